@@ -1,0 +1,141 @@
+"""The ``krbtrace`` command: a few lines over the library for each subcommand.
+
+Exit codes: 0 success; 2 usage error, an input that could not be used, or (with ``--strict``) any parse issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from parsers.record import ParseReport
+
+from . import __version__
+from .output import output_format, write_frame
+from .summary import summary_text
+from .timeline import load
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="captures (pcap, pcapng, .gz) and event logs; folders and globs too")
+    p.add_argument(
+        "--evtx-backend",
+        choices=("evtx", "python-evtx"),
+        default="evtx",
+        help="EVTX reader: the Rust-backed 'evtx' package (default, fast) or pure-Python 'python-evtx'",
+    )
+    p.add_argument("--strict", action="store_true", help="exit 2 when any parse issue was counted")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``krbtrace`` command."""
+    parser = argparse.ArgumentParser(
+        prog="krbtrace",
+        description="Kerberos forensics: captures and Windows event logs into one timeline, correlated and explained.",
+    )
+    parser.add_argument("--version", action="version", version=f"krbtrace {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    an = sub.add_parser("analyze", help="summarise and diagnose captures and logs", description="Read the inputs and report.")
+    _common(an)
+
+    tl = sub.add_parser(
+        "timeline",
+        help="decode inputs into the Kerberos timeline",
+        description="Decode the inputs into one timeline; print it as a table, or write it with -o.",
+    )
+    _common(tl)
+    tl.add_argument("-o", "--output", type=Path, help="write Parquet (.parquet), CSV (.csv) or JSON lines (.jsonl, .ndjson)")
+    tl.add_argument("--summary", action="store_true", help="print the summary (messages, errors, issues) instead of rows")
+    tl.add_argument("--limit", type=int, default=None, help="print at most this many rows (default: all)")
+    return parser
+
+
+def _print_fatal(report: ParseReport) -> None:
+    print(f"krbtrace: {report.source}: {report.fatal}", file=sys.stderr)
+
+
+def _load(args: argparse.Namespace, reports: list[ParseReport]) -> pl.DataFrame:
+    return load(*args.files, evtx_backend=args.evtx_backend, reports=reports, on_error=_print_fatal)
+
+
+def _exit_code(args: argparse.Namespace, reports: Sequence[ParseReport]) -> int:
+    if any(r.fatal is not None for r in reports):
+        return EXIT_USAGE
+    if args.strict and any(r.issue_total for r in reports):
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+_SHOWN = ["ts", "record_no", "src_ip", "dst_ip", "msg_type", "phase", "error_name", "client", "service", "etype"]
+
+
+def _print_table(df: pl.DataFrame, limit: int | None) -> None:
+    cols = [c for c in _SHOWN if c in df.columns]
+    view = df.select(cols) if limit is None else df.select(cols).head(limit)
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
+        print(view)
+    if limit is not None and df.height > limit:
+        print(f"... {df.height - limit} more rows (use -o to write them all)")
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    """``krbtrace timeline``: decode and print or write the timeline."""
+    if args.output is not None:
+        try:
+            output_format(args.output)
+        except ValueError as exc:
+            print(f"krbtrace: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    reports: list[ParseReport] = []
+    df = _load(args, reports)
+    if args.output is not None:
+        write_frame(df, args.output)
+        print(f"wrote {df.height} rows to {args.output}", file=sys.stderr)
+    elif args.summary:
+        print(summary_text(df, reports), end="")
+    else:
+        _print_table(df, args.limit)
+    return _exit_code(args, reports)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """``krbtrace analyze``: the decoded-timeline summary of the inputs."""
+    reports: list[ParseReport] = []
+    df = _load(args, reports)
+    print(summary_text(df, reports), end="")
+    return _exit_code(args, reports)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``krbtrace`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="krbtrace: %(levelname)s: %(message)s")
+    handlers = {"timeline": cmd_timeline, "analyze": cmd_analyze}
+    try:
+        return handlers[args.command](args)
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("krbtrace: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"krbtrace: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
