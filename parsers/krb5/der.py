@@ -1,0 +1,329 @@
+"""A small, bounded DER reader for Kerberos messages (X.690 §8.1-§8.3, §10; RFC 4120 §5.2 basic types).
+
+This is the timeline's hot path, so it works on ``bytes`` plus integer offsets and never builds an object tree:
+every reader takes ``(buf, start, stop)`` and returns plain values. Hostile input is the normal case (captures hold
+fuzzers, truncated frames and non-Kerberos bytes on port 88), hence:
+
+* every length is checked against the bytes that remain *before* anything is sliced (a 0xFFFFFFFF length costs
+  nothing), indefinite lengths (BER only) are refused, lengths take at most four octets;
+* nothing recurses without a bound: the message decoders follow the fixed RFC 4120 schema, and :func:`check_nesting`
+  walks an arbitrary tree with an explicit stack and a depth limit;
+* text is decoded leniently (GeneralString has no defined charset; Windows and MIT send UTF-8) and control
+  characters are replaced, because the timeline uses ``\\x1e``/``\\x1f`` as separators and terminals interpret
+  escapes;
+* GeneralizedTime becomes integer microseconds since the epoch (UTC) with calendar arithmetic, never a naive
+  ``datetime``;
+* the only exception that leaves this module is :class:`~parsers.errors.KrbDecodeError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from ..errors import KrbDecodeError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "MAX_DEPTH",
+    "KrbDecodeError",
+    "boolean",
+    "check_nesting",
+    "clean_text",
+    "expect",
+    "fields",
+    "flags",
+    "gtime",
+    "integer",
+    "octets",
+    "principal",
+    "seq_items",
+    "text",
+    "tlv",
+    "uint32",
+]
+
+#: Deepest nesting :func:`check_nesting` accepts. A real Kerberos message nests about 12 levels (AS-REQ ->
+#: req-body -> additional-tickets -> Ticket -> enc-part -> cipher); 32 leaves room for PKINIT and FAST inner types.
+MAX_DEPTH: Final = 32
+#: Most TLVs :func:`check_nesting` visits; a 64 KB message cannot hold more than 32 768 anyway.
+MAX_ELEMENTS: Final = 65_536
+#: Longest INTEGER content accepted: Kerberos integers are Int32/UInt32/Microseconds (RFC 4120 §5.2.4); nine octets
+#: still admit a 64-bit unsigned value with its sign octet.
+MAX_INT_OCTETS: Final = 9
+
+TAG_BOOLEAN: Final = 0x01
+TAG_INTEGER: Final = 0x02
+TAG_BIT_STRING: Final = 0x03
+TAG_OCTET_STRING: Final = 0x04
+TAG_SEQUENCE: Final = 0x30
+TAG_GENERALIZED_TIME: Final = 0x18
+#: Tags a KerberosString may arrive with: GeneralString (RFC 4120), and what lenient peers send instead.
+TEXT_TAGS: Final = frozenset({0x1B, 0x0C, 0x16, 0x13, 0x1A, 0x14, 0x04})
+
+_REPLACEMENT: Final = "\ufffd"
+#: C0 controls, DEL, C1 controls and the Unicode line/paragraph separators: none belongs in a principal name, and
+#: \x1e/\x1f are the timeline's own separators.
+_CONTROL_MAP: Final[dict[int, str]] = {
+    **{c: _REPLACEMENT for c in range(0x20)},
+    0x7F: _REPLACEMENT,
+    **{c: _REPLACEMENT for c in range(0x80, 0xA0)},
+    0x2028: _REPLACEMENT,
+    0x2029: _REPLACEMENT,
+}
+
+
+def tlv(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """Read the tag and length at ``pos``; return ``(tag, content_start, content_stop)``.
+
+    ``tag`` is the identifier octet for low tag numbers (all Kerberos tags are below 31); a high-tag-number form
+    gives ``first_octet << 16 | number``, which matches no Kerberos tag. Raises :class:`KrbDecodeError` when the
+    element does not fit in ``[pos, end)``.
+    """
+    if end - pos < 2:
+        raise KrbDecodeError(f"truncated element at offset {pos}")
+    tag = buf[pos]
+    pos += 1
+    if tag & 0x1F == 0x1F:
+        number = 0
+        for _ in range(4):
+            if pos >= end:
+                raise KrbDecodeError("truncated high tag number")
+            octet = buf[pos]
+            pos += 1
+            number = (number << 7) | (octet & 0x7F)
+            if not octet & 0x80:
+                break
+        else:
+            raise KrbDecodeError("tag number longer than four octets")
+        tag = tag << 16 | number
+        if pos >= end:
+            raise KrbDecodeError("truncated length")
+    n = buf[pos]
+    pos += 1
+    if n < 0x80:
+        length = n
+    elif n == 0x80:
+        raise KrbDecodeError(f"indefinite length at offset {pos - 1} (not DER)")
+    else:
+        k = n & 0x7F
+        if k > 4:
+            raise KrbDecodeError(f"length of {k} octets at offset {pos - 1}")
+        if end - pos < k:
+            raise KrbDecodeError("truncated length")
+        length = int.from_bytes(buf[pos : pos + k], "big")
+        pos += k
+    if length > end - pos:
+        raise KrbDecodeError(f"length {length} exceeds the {end - pos} bytes left at offset {pos}")
+    return tag, pos, pos + length
+
+
+def expect(buf: bytes, pos: int, end: int, tag: int) -> tuple[int, int]:
+    """Read one element that must carry ``tag``; return its content range ``(start, stop)``."""
+    got, start, stop = tlv(buf, pos, end)
+    if got != tag:
+        raise KrbDecodeError(f"tag 0x{got:02x} where 0x{tag:02x} was expected at offset {pos}")
+    return start, stop
+
+
+def fields(buf: bytes, start: int, stop: int) -> dict[int, tuple[int, int]]:
+    """The EXPLICIT context-tagged components of a SEQUENCE's content: ``{n: (start, stop)}`` of each ``[n]``.
+
+    The range is the content of the ``[n]`` wrapper, i.e. the inner element's TLV, ready for the typed readers.
+    Other elements are skipped; a repeated tag keeps its first occurrence.
+    """
+    out: dict[int, tuple[int, int]] = {}
+    pos = start
+    while pos < stop:
+        tag, s, pos = tlv(buf, pos, stop)
+        if tag & 0xE0 == 0xA0:
+            out.setdefault(tag & 0x1F, (s, pos))
+    return out
+
+
+def fields_prefix(buf: bytes, start: int, stop: int) -> tuple[dict[int, tuple[int, int]], bool]:
+    """Like :func:`fields` but stops at the first broken element: ``(components read so far, complete?)``."""
+    out: dict[int, tuple[int, int]] = {}
+    pos = start
+    try:
+        while pos < stop:
+            tag, s, pos = tlv(buf, pos, stop)
+            if tag & 0xE0 == 0xA0:
+                out.setdefault(tag & 0x1F, (s, pos))
+    except KrbDecodeError:
+        return out, False
+    return out, True
+
+
+def seq_items(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
+    """The elements of the SEQUENCE (OF) whose TLV spans ``[start, stop)``: ``[(tag, start, stop), ...]``."""
+    s, e = expect(buf, start, stop, TAG_SEQUENCE)
+    items: list[tuple[int, int, int]] = []
+    while s < e:
+        item = tlv(buf, s, e)
+        items.append(item)
+        s = item[2]
+    return items
+
+
+def integer(buf: bytes, start: int, stop: int) -> int:
+    """The INTEGER at ``start`` (signed, as Int32 etypes and name types are)."""
+    s, e = expect(buf, start, stop, TAG_INTEGER)
+    if not 0 < e - s <= MAX_INT_OCTETS:
+        raise KrbDecodeError(f"INTEGER of {e - s} octets")
+    return int.from_bytes(buf[s:e], "big", signed=True)
+
+
+def uint32(buf: bytes, start: int, stop: int) -> int:
+    """A UInt32 (nonce, kvno): some encoders emit it as a negative Int32, so fold that back to 0..2**32-1."""
+    value = integer(buf, start, stop)
+    if -0x80000000 <= value < 0:
+        return value & 0xFFFFFFFF
+    return value
+
+
+def boolean(buf: bytes, start: int, stop: int) -> bool:
+    """The BOOLEAN at ``start`` (any non-zero octet is true, as BER allows)."""
+    s, e = expect(buf, start, stop, TAG_BOOLEAN)
+    if e - s != 1:
+        raise KrbDecodeError(f"BOOLEAN of {e - s} octets")
+    return buf[s] != 0
+
+
+def flags(buf: bytes, start: int, stop: int) -> int:
+    """KerberosFlags (a BIT STRING, RFC 4120 §5.2.8) as a 32-bit int: bit 0 is the MSB of the first octet.
+
+    Bits past the 32nd are dropped; a shorter string is padded with zero bits.
+    """
+    s, e = expect(buf, start, stop, TAG_BIT_STRING)
+    if e - s < 1:
+        raise KrbDecodeError("BIT STRING without its unused-bits octet")
+    body = buf[s + 1 : min(e, s + 5)]
+    return int.from_bytes(body, "big") << (8 * (4 - len(body)))
+
+
+def octets(buf: bytes, start: int, stop: int) -> tuple[int, int]:
+    """The content range of the OCTET STRING at ``start`` (not copied)."""
+    return expect(buf, start, stop, TAG_OCTET_STRING)
+
+
+def clean_text(value: str) -> str:
+    """``value`` with control characters (C0, DEL, C1, U+2028/9) replaced by U+FFFD."""
+    if value.isprintable():
+        return value
+    return value.translate(_CONTROL_MAP)
+
+
+def decode_text(raw: bytes) -> str:
+    """Bytes of a KerberosString as text: UTF-8, else Latin-1 (never fails), control characters replaced."""
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        value = raw.decode("latin-1")
+    return clean_text(value)
+
+
+def text(buf: bytes, start: int, stop: int) -> str:
+    """The KerberosString (GeneralString, or a lenient peer's other string type) at ``start``, cleaned."""
+    tag, s, e = tlv(buf, start, stop)
+    if tag not in TEXT_TAGS:
+        raise KrbDecodeError(f"tag 0x{tag:02x} where a string was expected at offset {start}")
+    return decode_text(buf[s:e])
+
+
+def principal(buf: bytes, start: int, stop: int) -> str:
+    """A PrincipalName (RFC 4120 §5.2.2) as its name-string components joined by ``/``."""
+    f = fields(buf, *expect(buf, start, stop, TAG_SEQUENCE))
+    rng = f.get(1)
+    if rng is None:
+        raise KrbDecodeError("PrincipalName without name-string")
+    parts = []
+    for tag, s, e in seq_items(buf, *rng):
+        if tag not in TEXT_TAGS:
+            raise KrbDecodeError(f"name component with tag 0x{tag:02x}")
+        parts.append(decode_text(buf[s:e]))
+    return "/".join(parts)
+
+
+_DAYS_BEFORE_MONTH: Final = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+_DAYS_IN_MONTH: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (no datetime object, no time zone to get wrong)."""
+    y = year - 1
+    days = y * 365 + y // 4 - y // 100 + y // 400 + _DAYS_BEFORE_MONTH[month] + day - 1
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if leap and month > 2:
+        days += 1
+    return days - 719_162
+
+
+def parse_gtime(raw: bytes) -> int:
+    """``YYYYMMDDHHMMSS[.f*]Z`` (X.680 §46, DER form) as microseconds since the epoch, UTC.
+
+    A time without ``Z`` would be local time of an unknown zone, so it is refused; so are impossible dates.
+    """
+    n = len(raw)
+    if n < 15 or raw[-1] != 0x5A or not raw[:14].isdigit():
+        raise KrbDecodeError(f"GeneralizedTime {raw[:32]!r} is not YYYYMMDDHHMMSSZ")
+    year, month, day = int(raw[0:4]), int(raw[4:6]), int(raw[6:8])
+    hour, minute, second = int(raw[8:10]), int(raw[10:12]), int(raw[12:14])
+    micros = 0
+    if n > 15:
+        frac = raw[14:-1]
+        if len(frac) < 2 or frac[0] not in b".," or not frac[1:].isdigit() or len(frac) > 32:
+            raise KrbDecodeError(f"GeneralizedTime fraction {raw[:48]!r}")
+        micros = int((frac[1:] + b"000000")[:6])
+    if not (
+        1 <= year
+        and 1 <= month <= 12
+        and 1 <= day <= _DAYS_IN_MONTH[month]
+        and hour <= 23
+        and minute <= 59
+        and second <= 60
+    ):
+        raise KrbDecodeError(f"GeneralizedTime {raw!r} is not a valid date")
+    if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+        raise KrbDecodeError(f"GeneralizedTime {raw!r}: no 29 February that year")
+    # A leap second (:60) is folded into the next second, as POSIX time does.
+    seconds = _days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+    return seconds * 1_000_000 + micros
+
+
+def gtime(buf: bytes, start: int, stop: int) -> int:
+    """The KerberosTime (GeneralizedTime) at ``start`` as microseconds since the epoch, UTC."""
+    s, e = expect(buf, start, stop, TAG_GENERALIZED_TIME)
+    if e - s > 64:
+        raise KrbDecodeError(f"GeneralizedTime of {e - s} octets")
+    return parse_gtime(buf[s:e])
+
+
+def check_nesting(buf: bytes, start: int = 0, stop: int | None = None, max_depth: int = MAX_DEPTH) -> int:
+    """Walk every element in ``buf[start:stop]`` without recursion; return how many there are.
+
+    Raises :class:`KrbDecodeError` for a bad length, nesting deeper than ``max_depth`` or more than
+    :data:`MAX_ELEMENTS` elements. Primitive contents (OCTET STRINGs holding nested messages) are not entered.
+    Run it before handing bytes to a recursive decoder such as pyasn1.
+    """
+    end = len(buf) if stop is None else stop
+    stack: list[int] = []
+    pos, limit, count = start, end, 0
+    while True:
+        while pos >= limit:
+            if not stack:
+                return count
+            pos = limit
+            limit = stack.pop()
+        tag, s, e = tlv(buf, pos, limit)
+        count += 1
+        if count > MAX_ELEMENTS:
+            raise KrbDecodeError(f"more than {MAX_ELEMENTS} elements")
+        if (tag >> 16 or tag) & 0x20 and e > s:
+            if len(stack) >= max_depth:
+                raise KrbDecodeError(f"nesting deeper than {max_depth}")
+            stack.append(limit)
+            pos, limit = s, e
+        else:
+            pos = e

@@ -1,0 +1,461 @@
+"""Kerberos V5 messages (RFC 4120 §5.4-§5.9, RFC 6113 §5.4, MS-KILE §2.2, MS-SFU §2.2) -> timeline fields.
+
+:func:`decode_message` reads one DER message with the bounded reader of :mod:`parsers.krb5.der` and returns the
+:class:`~parsers.record.KrbRecord` fields it can fill (see the README's column table for each one's meaning). It
+reads only what a timeline needs and skips ciphertext. Each component is decoded under its own guard, so one bad
+field marks the result ``partial=True`` instead of losing the rest of the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable
+from typing import Final
+
+from . import constants as c
+from .der import (
+    TAG_SEQUENCE,
+    KrbDecodeError,
+    boolean,
+    decode_text,
+    expect,
+    fields,
+    fields_prefix,
+    flags,
+    gtime,
+    integer,
+    octets,
+    principal,
+    seq_items,
+    text,
+    tlv,
+    uint32,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DECODE_ERRORS", "KEYS", "decode_message"]
+
+#: Everything a reader may raise on hostile bytes (KrbDecodeError and UnicodeDecodeError are ValueErrors).
+DECODE_ERRORS: Final = (ValueError, IndexError, KeyError, TypeError, OverflowError, struct.error)
+
+#: The KrbRecord fields a decoded message can fill, all ``None`` until decoded.
+KEYS: Final[tuple[str, ...]] = (
+    "msg_type", "phase", "error_code", "error_name", "e_text", "nt_status", "client", "client_realm", "service",
+    "service_realm", "nonce", "kdc_options", "req_etypes", "etype", "ticket_etype", "ticket_kvno", "pa_types",
+    "preauth_type", "till", "rtime", "stime", "ctime", "salts", "salt_etypes", "fast", "partial", "ticket_realm",
+    "ticket_service", "ap_options", "pac_request", "s4u_user", "additional_tickets", "kpasswd_result",
+)  # fmt: skip
+_TEMPLATE: Final = dict.fromkeys(KEYS)
+
+#: First octet ([APPLICATION n], constructed) -> msg-type number.
+APP_TAGS: Final[dict[int, int]] = {0x60 | n: n for n in (10, 11, 12, 13, 14, 15)} | {
+    0x60 | n: n for n in (20, 21, 22, 30)
+}
+_KDC_REQ: Final = frozenset({10, 12})
+
+Record = dict[str, object]
+Ranges = dict[int, tuple[int, int]]
+Reader = Callable[[bytes, int, int], object]
+
+
+def _ints(buf: bytes, start: int, stop: int) -> tuple[int, ...]:
+    return tuple(integer(buf, s, e) for tag, s, e in _tagged(buf, start, stop))
+
+
+def _tagged(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
+    """SEQUENCE OF items as (tag, tlv_start, tlv_stop), ready for the typed readers that re-read the tag."""
+    s, e = expect(buf, start, stop, TAG_SEQUENCE)
+    items = []
+    while s < e:
+        tag, _cs, ce = tlv(buf, s, e)
+        items.append((tag, s, ce))
+        s = ce
+    return items
+
+
+def _count(buf: bytes, start: int, stop: int) -> int:
+    return len(seq_items(buf, start, stop))
+
+
+def _fill(r: Record, buf: bytes, f: Ranges, spec: tuple[tuple[int, str, Reader], ...]) -> None:
+    """Decode each ``[tag] -> key`` of ``spec`` present in ``f``; a component that fails marks ``r`` partial."""
+    for tag, key, reader in spec:
+        rng = f.get(tag)
+        if rng is not None:
+            try:
+                r[key] = reader(buf, rng[0], rng[1])
+            except DECODE_ERRORS as exc:
+                log.debug("field %s: %s", key, exc)
+                r["partial"] = True
+
+
+def _try(r: Record, fn: Callable[..., None], *args: object) -> None:
+    """Run one decoding step; if it fails, mark ``r`` partial and carry on with the next step."""
+    try:
+        fn(*args)
+    except DECODE_ERRORS as exc:
+        log.debug("%s: %s", getattr(fn, "__name__", fn), exc)
+        r["partial"] = True
+
+
+def _encdata(buf: bytes, start: int, stop: int) -> tuple[int, int | None]:
+    """EncryptedData (RFC 4120 §5.2.9) -> (etype, kvno or None)."""
+    f = fields(buf, *expect(buf, start, stop, TAG_SEQUENCE))
+    kvno = f.get(1)
+    return integer(buf, *f[0]), None if kvno is None else uint32(buf, *kvno)
+
+
+def _ticket(buf: bytes, start: int, stop: int) -> tuple[str, str, int, int | None]:
+    """Ticket (RFC 4120 §5.3, [APPLICATION 1]) -> (realm, sname, enc-part etype, kvno)."""
+    f = fields(buf, *expect(buf, *expect(buf, start, stop, 0x61), TAG_SEQUENCE))
+    etype, kvno = _encdata(buf, *f[3])
+    return text(buf, *f[1]), principal(buf, *f[2]), etype, kvno
+
+
+def _put_ticket(r: Record, buf: bytes, rng: tuple[int, int], service_too: bool) -> None:
+    realm, sname, etype, kvno = _ticket(buf, *rng)
+    r["ticket_realm"], r["ticket_service"], r["ticket_etype"], r["ticket_kvno"] = realm, sname, etype, kvno
+    if service_too:
+        r["service"], r["service_realm"] = sname, realm
+
+
+def _put_etype(r: Record, buf: bytes, rng: tuple[int, int]) -> None:
+    r["etype"] = _encdata(buf, *rng)[0]
+
+
+def _ap_req_parts(buf: bytes, start: int, stop: int) -> Ranges:
+    """The components of an AP-REQ ([APPLICATION 14]) whose TLV spans ``[start, stop)``."""
+    return fields(buf, *expect(buf, *expect(buf, start, stop, 0x6E), TAG_SEQUENCE))
+
+
+# --- PA-DATA and e-data (RFC 4120 §5.2.7, MS-KILE §2.2, MS-SFU §2.2, RFC 6113 §5.4.2) ---
+
+
+def _padata(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
+    """SEQUENCE OF PA-DATA -> [(padata-type, value_start, value_stop)]. PA-DATA tags start at [1]."""
+    out = []
+    for tag, s, e in seq_items(buf, start, stop):
+        if tag != TAG_SEQUENCE:
+            raise KrbDecodeError(f"PA-DATA with tag 0x{tag:02x}")
+        f = fields(buf, s, e)
+        vs, ve = octets(buf, *f[2]) if 2 in f else (s, s)
+        out.append((integer(buf, *f[1]), vs, ve))
+    return out
+
+
+def _etype_info(buf: bytes, start: int, stop: int) -> tuple[tuple[str | None, ...], tuple[int, ...]]:
+    """ETYPE-INFO2 or ETYPE-INFO entries -> (salts, etypes); an entry without salt gives ``None``."""
+    salts: list[str | None] = []
+    etypes: list[int] = []
+    for tag, s, e in seq_items(buf, start, stop):
+        if tag != TAG_SEQUENCE:
+            raise KrbDecodeError(f"ETYPE-INFO entry with tag 0x{tag:02x}")
+        f = fields(buf, s, e)
+        etypes.append(integer(buf, *f[0]))
+        salts.append(text(buf, *f[1]) if 1 in f else None)
+    return tuple(salts), tuple(etypes)
+
+
+def _kerb_ext_error(raw: bytes) -> int | None:
+    """NTSTATUS of a KERB-EXT-ERROR (MS-KILE §2.2.1: status, reserved, flags, all little-endian)."""
+    if len(raw) < 4:
+        raise KrbDecodeError(f"KERB-EXT-ERROR of {len(raw)} octets")
+    return int(struct.unpack_from("<I", raw)[0])
+
+
+def _looks_ext_error(raw: bytes) -> bool:
+    """Windows puts KERB-EXT-ERROR into a PA-PW-SALT (3) entry of an error's METHOD-DATA; Wireshark recognises it
+    by shape (12 octets, reserved 0, flags 0 or 1), and so do we: a real PW-SALT is the realm+name text."""
+    if len(raw) != 12:
+        return False
+    _status, reserved, flag_bits = struct.unpack("<III", raw)
+    return reserved == 0 and flag_bits & 0xFFFFFFFE == 0
+
+
+def _pa_for_user(buf: bytes, start: int, stop: int) -> str:
+    """PA-FOR-USER (MS-SFU §2.2.1): userName [0], userRealm [1] -> ``name@realm``."""
+    f = fields(buf, *expect(buf, start, stop, TAG_SEQUENCE))
+    return f"{principal(buf, *f[0])}@{text(buf, *f[1])}"
+
+
+def _pa_s4u_x509_user(buf: bytes, start: int, stop: int) -> str:
+    """PA-S4U-X509-USER (MS-SFU §2.2.2): user-id [0] S4UUserID { cname [1] OPTIONAL, crealm [2] }."""
+    f = fields(buf, *expect(buf, start, stop, TAG_SEQUENCE))
+    u = fields(buf, *expect(buf, *f[0], TAG_SEQUENCE))
+    realm = text(buf, *u[2])
+    return f"{principal(buf, *u[1])}@{realm}" if 1 in u else f"@{realm}"
+
+
+def _fast_armor_ticket(buf: bytes, start: int, stop: int) -> tuple[int, int] | None:
+    """The armour AP-REQ's ticket range inside PA-FX-FAST-REQUEST (RFC 6113 §5.4.2), if any.
+
+    PA-FX-FAST-REQUEST ::= CHOICE { armored-data [0] KrbFastArmoredReq { armor [0] KrbFastArmor OPTIONAL, ... } };
+    KrbFastArmor { armor-type [0] (1 = AP-REQ), armor-value [1] OCTET STRING }.
+    """
+    choice, cs, ce = tlv(buf, start, stop)
+    if choice != 0xA0:
+        return None
+    req = fields(buf, *expect(buf, cs, ce, TAG_SEQUENCE))
+    if 0 not in req:
+        return None
+    armor = fields(buf, *expect(buf, *req[0], TAG_SEQUENCE))
+    if integer(buf, *armor[0]) != 1:
+        return None
+    vs, ve = octets(buf, *armor[1])
+    return _ap_req_parts(buf, vs, ve).get(3)
+
+
+def _apply_padata(r: Record, buf: bytes, pas: list[tuple[int, int, int]], msg: int) -> None:
+    """Fill what the PA-DATA entries of a request, reply or error's METHOD-DATA reveal."""
+    types = tuple(t for t, _s, _e in pas)
+    r["pa_types"] = types
+    r["fast"] = c.PA_FX_FAST in types
+    if msg == 10:
+        r["preauth_type"] = next((t for t in c.PREAUTH_TYPES if t in types), None)
+    salt_kind = 0
+    for ptype, vs, ve in pas:
+        try:
+            if ptype == c.PA_TGS_REQ and msg == 12:
+                ap = _ap_req_parts(buf, vs, ve)
+                _put_ticket(r, buf, ap[3], service_too=False)
+                r["etype"] = _encdata(buf, *ap[4])[0]
+            elif ptype == c.PA_ENC_TIMESTAMP and msg == 10 and ve > vs:
+                r["etype"] = _encdata(buf, vs, ve)[0]
+            elif ptype == c.PA_PAC_REQUEST and ve > vs:
+                r["pac_request"] = boolean(buf, *fields(buf, *expect(buf, vs, ve, TAG_SEQUENCE))[0])
+            elif ptype == c.PA_FOR_USER and ve > vs:
+                r["s4u_user"] = _pa_for_user(buf, vs, ve)
+            elif ptype == c.PA_FOR_X509_USER and ve > vs and r["s4u_user"] is None:
+                r["s4u_user"] = _pa_s4u_x509_user(buf, vs, ve)
+            elif ptype == c.PA_FX_FAST and msg in _KDC_REQ and ve > vs and r["ticket_realm"] is None:
+                # The armour TGT of a FAST AS-REQ names the machine that armoured it (RFC 6113 §5.4.1.1).
+                rng = _fast_armor_ticket(buf, vs, ve)
+                if rng is not None:
+                    _put_ticket(r, buf, rng, service_too=False)
+            elif ptype == c.PA_ETYPE_INFO2 and salt_kind < 3:
+                r["salts"], r["salt_etypes"] = _etype_info(buf, vs, ve)
+                salt_kind = 3
+            elif ptype == c.PA_ETYPE_INFO and salt_kind < 2:
+                r["salts"], r["salt_etypes"] = _etype_info(buf, vs, ve)
+                salt_kind = 2
+            elif ptype == c.PA_PW_SALT:
+                raw = buf[vs:ve]
+                if msg == 30 and _looks_ext_error(raw):
+                    r["nt_status"] = _kerb_ext_error(raw)
+                elif salt_kind < 1:
+                    # PW-SALT (RFC 4120 §5.2.7.3) carries no etype, so salt_etypes stays unknown.
+                    r["salts"], r["salt_etypes"] = (decode_text(raw),), None
+                    salt_kind = 1
+        except DECODE_ERRORS as exc:
+            log.debug("padata %s: %s", ptype, exc)
+            r["partial"] = True
+
+
+def _e_data(r: Record, buf: bytes, start: int, stop: int) -> None:
+    """KRB-ERROR e-data, told apart BY STRUCTURE (never by error code: MIT sends METHOD-DATA with any code when the
+    client used FAST): METHOD-DATA = SEQUENCE OF PA-DATA {[1], [2]}; TYPED-DATA = SEQUENCE OF {[0], [1]};
+    KERB-ERROR-DATA = SEQUENCE {data-type [1], data-value [2]}. Anything that is not a SEQUENCE (kpasswd's result
+    code, RFC 3244 §2) is left to the kpasswd decoder."""
+    s, e = octets(buf, start, stop)
+    if e == s or buf[s] != TAG_SEQUENCE:
+        return
+    cs, ce = expect(buf, s, e, TAG_SEQUENCE)
+    if ce == cs:
+        r["pa_types"] = ()
+        return
+    first = buf[cs]
+    if first == TAG_SEQUENCE:
+        _tag, is_, ie = tlv(buf, cs, ce)
+        if is_ < ie and buf[is_] == 0xA0:
+            return  # TYPED-DATA (PKINIT TD-* hints): nothing for the timeline
+        _apply_padata(r, buf, _padata(buf, s, e), 30)
+    elif first == 0xA1:
+        f = fields(buf, cs, ce)
+        dtype = integer(buf, *f[1])
+        if dtype == 3 and 2 in f:  # KERB_ERR_TYPE_EXTENDED
+            vs, ve = octets(buf, *f[2])
+            r["nt_status"] = _kerb_ext_error(buf[vs:ve])
+    else:
+        raise KrbDecodeError(f"e-data starting 30 {first:02x}")
+
+
+# --- the messages ---
+
+
+_REQ_BODY: Final = (
+    (0, "kdc_options", flags),
+    (3, "service", principal),
+    (5, "till", gtime),
+    (6, "rtime", gtime),
+    (7, "nonce", uint32),
+    (8, "req_etypes", _ints),
+    (11, "additional_tickets", _count),
+)
+
+
+def _kdc_req(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
+    """KDC-REQ (§5.4.1): [1] pvno, [2] msg-type, [3] padata, [4] req-body, numbered from 1."""
+    r["fast"] = False
+    if 4 in f:
+        _try(r, _req_body, r, buf, f[4], msg)
+    else:
+        r["partial"] = True
+    if 3 in f:
+        _try(r, _padata_into, r, buf, f[3], msg)
+
+
+def _req_body(r: Record, buf: bytes, rng: tuple[int, int], msg: int) -> None:
+    body = fields(buf, *expect(buf, *rng, TAG_SEQUENCE))
+    _fill(r, buf, body, _REQ_BODY)
+    if r["additional_tickets"] == 0:
+        r["additional_tickets"] = None
+    _fill(r, buf, body, ((2, "service_realm", text),))
+    if msg == 10:
+        r["client_realm"] = r["service_realm"]
+        _fill(r, buf, body, ((1, "client", principal),))
+
+
+def _padata_into(r: Record, buf: bytes, rng: tuple[int, int], msg: int) -> None:
+    _apply_padata(r, buf, _padata(buf, *rng), msg)
+
+
+def _kdc_rep(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
+    """KDC-REP (§5.4.2): [2] padata, [3] crealm, [4] cname, [5] ticket, [6] enc-part."""
+    r["fast"] = False
+    _fill(r, buf, f, ((3, "client_realm", text), (4, "client", principal)))
+    if 5 in f:
+        _try(r, _put_ticket, r, buf, f[5], True)
+    if 6 in f:
+        _try(r, _put_etype, r, buf, f[6])
+    if 2 in f:
+        _try(r, _padata_into, r, buf, f[2], msg)
+    if not (3 in f and 4 in f and 5 in f and 6 in f):
+        r["partial"] = True
+
+
+def _ap_req(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
+    """AP-REQ (§5.5.1): [2] ap-options, [3] ticket, [4] authenticator."""
+    _fill(r, buf, f, ((2, "ap_options", flags),))
+    if 3 in f:
+        _try(r, _put_ticket, r, buf, f[3], True)
+    if 4 in f:
+        _try(r, _put_etype, r, buf, f[4])
+    if not (2 in f and 3 in f and 4 in f):
+        r["partial"] = True
+
+
+def _enc_part_at(tag: int) -> Callable[[Record, bytes, Ranges, int], None]:
+    """AP-REP (§5.5.2, enc-part [2]), KRB-PRIV (§5.7.1, enc-part [3]: there is no [2])."""
+
+    def decode(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
+        if tag not in f:
+            r["partial"] = True
+            return
+        _put_etype(r, buf, f[tag])
+
+    return decode
+
+
+def _krb_safe(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
+    """KRB-SAFE (§5.6.1): [2] safe-body, [3] cksum; nothing encrypted and nothing the timeline shows."""
+    if not (2 in f and 3 in f):
+        r["partial"] = True
+
+
+def _krb_cred(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
+    """KRB-CRED (§5.8.1): [2] tickets, [3] enc-part; the first ticket names what was forwarded."""
+    if 2 in f:
+        tickets = _tagged(buf, *f[2])
+        if tickets:
+            _try(r, _put_ticket, r, buf, tickets[0][1:], False)
+    if 3 in f:
+        _try(r, _put_etype, r, buf, f[3])
+    if not (2 in f and 3 in f):
+        r["partial"] = True
+
+
+_ERROR_FIELDS: Final = (
+    (6, "error_code", integer),
+    (11, "e_text", text),
+    (7, "client_realm", text),
+    (8, "client", principal),
+    (9, "service_realm", text),
+    (10, "service", principal),
+)
+
+
+def _krb_error(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
+    """KRB-ERROR (§5.9.1): [2] ctime [3] cusec [4] stime [5] susec [6] error-code [7] crealm [8] cname [9] realm
+    [10] sname [11] e-text [12] e-data."""
+    r["fast"] = False
+    _fill(r, buf, f, _ERROR_FIELDS)
+    if r["error_code"] is not None:
+        r["error_name"] = c.error_name(r["error_code"])  # type: ignore[arg-type]
+    for key, t_tag, us_tag in (("stime", 4, 5), ("ctime", 2, 3)):
+        if t_tag in f:
+            try:
+                value = gtime(buf, *f[t_tag])
+                if us_tag in f:
+                    usec = integer(buf, *f[us_tag])
+                    if not 0 <= usec <= 999_999:
+                        raise KrbDecodeError(f"microseconds {usec}")
+                    value += usec
+                r[key] = value
+            except DECODE_ERRORS:
+                r["partial"] = True
+    if 12 in f:
+        _try(r, _e_data, r, buf, *f[12])
+    if not (4 in f and 6 in f and 9 in f and 10 in f):
+        r["partial"] = True
+
+
+_DECODERS: Final[dict[int, Callable[[Record, bytes, Ranges, int], None]]] = {
+    10: _kdc_req,
+    12: _kdc_req,
+    11: _kdc_rep,
+    13: _kdc_rep,
+    14: _ap_req,
+    15: _enc_part_at(2),
+    20: _krb_safe,
+    21: _enc_part_at(3),
+    22: _krb_cred,
+    30: _krb_error,
+}
+
+
+def decode_message(data: bytes | bytearray | memoryview) -> dict[str, object]:
+    """Decode one Kerberos message (AS/TGS-REQ/REP, AP-REQ/REP, KRB-ERROR, KRB-SAFE/PRIV/CRED).
+
+    Returns a dict with every key of :data:`KEYS` (the KrbRecord fields: msg_type, phase, error_code, error_name,
+    e_text, nt_status, client, client_realm, service, service_realm, nonce, kdc_options, req_etypes, etype,
+    ticket_etype, ticket_kvno, pa_types, preauth_type, till, rtime, stime, ctime, salts, salt_etypes, fast, partial,
+    ticket_realm, ticket_service, ap_options, pac_request, s4u_user, additional_tickets, kpasswd_result); ``None``
+    where the message says nothing. Times are microseconds since the epoch, lists are tuples. ``partial`` is True
+    when the message was recognised (outer [APPLICATION n] and a matching msg-type) but some part failed to decode.
+    Bytes after the message are ignored. Raises :class:`KrbDecodeError` when nothing is recognisable.
+    """
+    buf = data if type(data) is bytes else bytes(data)
+    tag, s, e = tlv(buf, 0, len(buf))
+    msg = APP_TAGS.get(tag)
+    if msg is None:
+        raise KrbDecodeError(f"not a Kerberos message: first octet 0x{buf[0]:02x}")
+    try:
+        f, complete = fields_prefix(buf, *expect(buf, s, e, TAG_SEQUENCE))
+        inner = integer(buf, *f[2 if msg in _KDC_REQ else 1])
+    except DECODE_ERRORS as exc:
+        raise KrbDecodeError(f"[APPLICATION {msg}] without a readable msg-type: {exc}") from None
+    if inner != msg:
+        raise KrbDecodeError(f"msg-type {inner} inside [APPLICATION {msg}]")
+    r = _TEMPLATE.copy()
+    name = c.MSG_TYPES[msg]
+    r["msg_type"] = name
+    r["phase"] = c.MSG_PHASE.get(name)
+    r["partial"] = not complete
+    try:
+        _DECODERS[msg](r, buf, f, msg)
+    except DECODE_ERRORS as exc:
+        log.debug("%s partly decoded: %s", name, exc)
+        r["partial"] = True
+    return r

@@ -1,0 +1,203 @@
+"""Test helper: raw Kerberos messages from the corpus captures and from the committed MIT fixtures.
+
+An oracle independent of ``parsers.capture``: scapy reads the frames, this module reassembles TCP by sequence
+number, strips RFC 4120 §7.2.2 record marks on ports 88/464, and finds GSS-carried messages (SMB, LDAP, HTTP
+base64, DCE/RPC) by the unmistakable start of every Kerberos message: ``[APPLICATION n] SEQUENCE { [0] pvno 5,
+[1] msg-type n }`` (``[1]``/``[2]`` for KDC-REQ). Each message is attributed to the frame that delivered its last
+byte, as Wireshark does, so it lines up with the corpus ``*.tshark.tsv`` ground truth.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from parsers.errors import KrbDecodeError
+from parsers.krb5.der import tlv
+
+DATA = Path(__file__).resolve().parent / "data" / "krb5"
+
+#: Corpus captures holding Kerberos (relative to corpus/pcap), the ones the manifest lists with messages.
+CORPUS_PCAPS = (
+    "otrf/covenant_dcsync_dcerpc_drsuapi_DsGetNCChanges_2020-08-05020926.cap",
+    "otrf/covenant_ldap_searchrequest_domainuser.cap",
+    "otrf/covenant_psremoting_command_2020-08-06115603.cap",
+    "otrf/empire_getsession_dcerpc_smb_srvsvc_NetSessEnum_2020-09-22034513.cap",
+    "otrf/empire_powerview_ldap_ntsecuritydescriptor_2020-09-21130944.cap",
+    "otrf/empire_shell_dcerpc_smb_service_dll_hijack_2020-09-21232839.cap",
+    "otrf/empire_shell_rubeus_asktgt_createnetonly_2020-09-21230246.cap",
+    "otrf/empire_shell_rubeus_asktgt_ptt_2020-09-21223848.cap",
+    "otrf/empire_wmi_dcerpc_wmi_IWbemServices_ExecMethod_WORKSTATION5_2020-09-21001437.cap",
+    "otrf/purplesharp_ad_playbook_I_2020-10-22042947.cap",
+    "otrf/schtask_create_2020-12-1907003032.pcapng",
+    "ndpi/kerberos-error.pcap",
+    "ndpi/kerberos-login.pcap",
+    "ndpi/kerberos.pcap",
+    "ndpi/smb_frags.pcap",
+    "arkime/arkime_synthetic.pcap",
+    "arkime/krb5-tcp.pcap",
+    "arkime/krb5-udp.pcap",
+    "scapy/dcerpc_privacy_krb.pcapng.gz",
+)
+
+_APP = frozenset({0x6A, 0x6B, 0x6C, 0x6D, 0x6E, 0x6F, 0x74, 0x75, 0x76, 0x7E})
+#: pvno 5 followed by the msg-type tag: ``[0] 5 [1]`` for most messages, ``[1] 5 [2]`` for KDC-REQ.
+_SIGNATURE = re.compile(rb"\xa0\x03\x02\x01\x05\xa1\x03\x02\x01|\xa1\x03\x02\x01\x05\xa2\x03\x02\x01")
+_NEGOTIATE = re.compile(rb"(?:Negotiate|Kerberos) ([A-Za-z0-9+/=]{16,})")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One top-level Kerberos message found in a capture."""
+
+    frame: int
+    raw: bytes
+    kpasswd: bool = False  # carried on port 464: kpasswd framing (RFC 3244), not a bare message
+
+
+def scan(data: bytes) -> list[tuple[int, int]]:
+    """``(start, stop)`` of every outermost Kerberos message in ``data`` (nested ones, e.g. PA-TGS-REQ, dropped)."""
+    found: list[tuple[int, int]] = []
+    for m in _SIGNATURE.finditer(data):
+        hit = m.start()
+        msg_type = data[m.end()] if m.end() < len(data) else -1
+        for back in range(4, 13):
+            st = hit - back
+            if st < 0 or data[st] != 0x60 | msg_type or data[st] not in _APP:
+                continue
+            try:
+                _tag, s, e = tlv(data, st, len(data))
+                seq, ss, _se = tlv(data, s, e)
+            except KrbDecodeError:
+                continue
+            if seq == 0x30 and ss == hit:
+                found.append((st, e))
+                break
+    outer: list[tuple[int, int]] = []
+    for st, e in sorted(found, key=lambda x: (x[0], -x[1])):
+        if outer and st < outer[-1][1]:
+            continue
+        outer.append((st, e))
+    return outer
+
+
+class _Stream:
+    """One direction of a TCP connection: payload placed by sequence number, first copy of each byte wins."""
+
+    def __init__(self) -> None:
+        self.base: int | None = None
+        self.segments: list[tuple[int, bytes, int]] = []
+
+    def add(self, seq: int, payload: bytes, frame: int) -> None:
+        if self.base is None:
+            self.base = seq
+        off = (seq - self.base) % (1 << 32)
+        if off > 1 << 31:  # segment before the first one seen: ignore
+            return
+        self.segments.append((off, payload, frame))
+
+    def assemble(self) -> tuple[bytes, list[int]]:
+        """The bytes from offset 0 and, per byte, the frame that delivered it; a gap (lost or uncaptured segment)
+        becomes zero bytes from frame 0, which no Kerberos message can straddle unnoticed."""
+        data = bytearray()
+        frames: list[int] = []
+        for off, payload, frame in sorted(self.segments, key=lambda s: (s[0], s[2])):
+            if off > len(data):
+                if off - len(data) > 1 << 20:
+                    break
+                frames += [0] * (off - len(data))
+                data += bytes(off - len(data))
+            new = payload[len(data) - off :]
+            data += new
+            frames += [frame] * len(new)
+        return bytes(data), frames
+
+
+def _read_frames(path: Path) -> list[tuple[int, object]]:
+    from scapy.utils import PcapReader  # noqa: PLC0415  (scapy is slow to import; only the corpus tests need it)
+
+    frames = []
+    with PcapReader(str(path)) as reader:
+        for no, pkt in enumerate(reader, 1):
+            frames.append((no, pkt))
+    return frames
+
+
+@cache
+def corpus_messages(path: Path) -> tuple[Message, ...]:
+    """Every top-level Kerberos message of a capture, in frame order."""
+    from scapy.layers.inet import IP, TCP, UDP  # noqa: PLC0415
+    from scapy.layers.inet6 import IPv6  # noqa: PLC0415
+
+    out: list[Message] = []
+    streams: dict[tuple[object, ...], _Stream] = {}
+    for no, pkt in _read_frames(path):
+        ip = pkt.getlayer(IP) or pkt.getlayer(IPv6)  # type: ignore[attr-defined]
+        if ip is None:
+            continue
+        if ip.haslayer(UDP):
+            udp = ip[UDP]
+            payload = bytes(udp.payload)
+            if 88 in (udp.sport, udp.dport):
+                out.append(Message(no, payload))
+            elif 464 in (udp.sport, udp.dport):
+                out.append(Message(no, payload, kpasswd=True))
+            else:
+                out += [Message(no, payload[s:e]) for s, e in scan(payload)]
+        elif ip.haslayer(TCP):
+            tcp = ip[TCP]
+            payload = bytes(tcp.payload)
+            if isinstance(ip, IP) and ip.len:  # drop Ethernet padding after a short IP datagram
+                payload = payload[: max(0, ip.len - ip.ihl * 4 - tcp.dataofs * 4)]
+            key = (ip.src, tcp.sport, ip.dst, tcp.dport)
+            stream = streams.setdefault(key, _Stream())
+            if tcp.flags.S:
+                stream.base = tcp.seq + 1
+            if payload:
+                stream.add(tcp.seq, payload, no)
+    for (_src, sport, _dst, dport), stream in streams.items():
+        data, frames = stream.assemble()
+        if not data:
+            continue
+        if {88, 464} & {sport, dport}:
+            pos = 0
+            while len(data) - pos >= 4:
+                n = int.from_bytes(data[pos : pos + 4], "big") & 0x7FFFFFFF
+                if n == 0 or len(data) - pos - 4 < n:
+                    break
+                out.append(Message(frames[pos + 3 + n], data[pos + 4 : pos + 4 + n], kpasswd=464 in (sport, dport)))
+                pos += 4 + n
+            continue
+        for s, e in scan(data):
+            out.append(Message(frames[e - 1], data[s:e]))
+        for m in _NEGOTIATE.finditer(data):
+            try:
+                blob = base64.b64decode(m.group(1) + b"=" * (-len(m.group(1)) % 4))
+            except binascii.Error:
+                continue
+            out += [Message(frames[m.end() - 1], blob[s:e]) for s, e in scan(blob)]
+    return tuple(sorted(out, key=lambda m: m.frame))
+
+
+def truth(path: Path) -> dict[int, dict[str, str]]:
+    """The capture's ``.tshark.tsv`` ground truth: frame number -> {column: value}."""
+    tsv = path.with_name(path.name + ".tshark.tsv")
+    with open(tsv, newline="") as fh:
+        rows = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return {int(row["frame.number"]): row for row in rows}
+
+
+def mit_fixtures() -> list[tuple[str, bytes, dict[str, str]]]:
+    """The committed MIT KDC messages: (scenario/frame label, raw message, tshark truth of that frame)."""
+    path = DATA / "mit_messages.tsv"
+    out = []
+    with open(path, newline="") as fh:
+        lines = [line for line in fh if not line.startswith("#")]
+    for row in csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE):
+        out.append((f"{row['pcap']}#{row['frame']}", bytes.fromhex(row["hex"]), row))
+    return out
