@@ -43,6 +43,6 @@ def looks_like_kerberos(data: bytes | bytearray | memoryview) -> bool:
 
 def full_decode(data: bytes | bytearray | memoryview) -> dict[str, Any]:
     """A complete decode of one message (see :func:`parsers.krb5.asn1.full_decode`); imports pyasn1 on first use."""
-    from .asn1 import full_decode as _full_decode  # noqa: PLC0415  (pyasn1 stays off the hot path's import)
+    from .asn1 import full_decode as _full_decode
 
     return _full_decode(data)

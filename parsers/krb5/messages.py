@@ -211,7 +211,9 @@ def _apply_padata(r: Record, buf: bytes, pas: list[tuple[int, int, int]], msg: i
     """Fill what the PA-DATA entries of a request, reply or error's METHOD-DATA reveal."""
     types = tuple(t for t, _s, _e in pas)
     r["pa_types"] = types
-    r["fast"] = c.PA_FX_FAST in types
+    # An empty PA-FX-FAST is only an advertisement (MIT lists it in every PREAUTH_REQUIRED METHOD-DATA); FAST is in
+    # use when the entry carries an armoured request or an armoured reply (RFC 6113 §5.4.2, §5.4.3).
+    r["fast"] = any(t == c.PA_FX_FAST and ve > vs for t, vs, ve in pas)
     if msg == 10:
         r["preauth_type"] = next((t for t in c.PREAUTH_TYPES if t in types), None)
     salt_kind = 0
@@ -425,6 +427,22 @@ _DECODERS: Final[dict[int, Callable[[Record, bytes, Ranges, int], None]]] = {
 }
 
 
+def _outer(buf: bytes, pos: int, end: int) -> tuple[int, int, int, bool]:
+    """Like :func:`tlv`, but a length running past ``end`` (a truncated frame, a synthetic test message) is cut
+    to what is there: ``(tag, start, stop, whole?)``, so the fields before the cut still decode (partial)."""
+    try:
+        tag, s, e = tlv(buf, pos, end)
+    except KrbDecodeError:
+        if end - pos < 2 or buf[pos] & 0x1F == 0x1F:
+            raise
+        n = buf[pos + 1]
+        k = 0 if n < 0x80 else n & 0x7F
+        if n == 0x80 or k > 4 or end - pos - 2 < k:
+            raise
+        return buf[pos], pos + 2 + k, end, False
+    return tag, s, e, True
+
+
 def decode_message(data: bytes | bytearray | memoryview) -> dict[str, object]:
     """Decode one Kerberos message (AS/TGS-REQ/REP, AP-REQ/REP, KRB-ERROR, KRB-SAFE/PRIV/CRED).
 
@@ -437,12 +455,16 @@ def decode_message(data: bytes | bytearray | memoryview) -> dict[str, object]:
     Bytes after the message are ignored. Raises :class:`KrbDecodeError` when nothing is recognisable.
     """
     buf = data if type(data) is bytes else bytes(data)
-    tag, s, e = tlv(buf, 0, len(buf))
+    tag, s, e, whole = _outer(buf, 0, len(buf))
     msg = APP_TAGS.get(tag)
     if msg is None:
         raise KrbDecodeError(f"not a Kerberos message: first octet 0x{buf[0]:02x}")
     try:
-        f, complete = fields_prefix(buf, *expect(buf, s, e, TAG_SEQUENCE))
+        _seq, ss, se, whole_seq = _outer(buf, s, e)
+        if _seq != TAG_SEQUENCE:
+            raise KrbDecodeError(f"tag 0x{_seq:02x} where the message SEQUENCE was expected")
+        f, complete = fields_prefix(buf, ss, se)
+        complete = complete and whole and whole_seq
         inner = integer(buf, *f[2 if msg in _KDC_REQ else 1])
     except DECODE_ERRORS as exc:
         raise KrbDecodeError(f"[APPLICATION {msg}] without a readable msg-type: {exc}") from None

@@ -30,6 +30,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent.parent
 OUT = HERE / "mit_messages.tsv"
+#: One step of a scenario: a shell command (or a callable), its standard input, extra environment.
+Step = tuple[str | Callable[[], None], str | None, dict[str, str] | None]
 REALM = "EXAMPLE.TEST"
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 TIME_FIELDS = ("kerberos.till", "kerberos.rtime", "kerberos.ctime", "kerberos.stime")
@@ -157,12 +159,12 @@ class Lab:
         self.start(["kadmind", "-nofork"], ("127.0.0.1", 749))
         time.sleep(0.3)
 
-    def capture(self, name: str, steps: list[tuple[str | Callable[[], None], str | None, dict[str, str] | None]]) -> Path:
+    def capture(self, name: str, steps: list[Step]) -> Path:
         pcap = self.pcaps / f"{name}.pcap"
         err = self.run / "tcpdump.err"
         dump = subprocess.Popen(
             ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-Z", "root", "-w", str(pcap),
-             "port 88 or port 464"], stdout=subprocess.DEVNULL, stderr=open(err, "w"),  # noqa: SIM115
+             "port 88 or port 464"], stdout=subprocess.DEVNULL, stderr=open(err, "w"),
         )  # fmt: skip
         for _ in range(200):
             if "listening on" in err.read_text():
@@ -206,7 +208,7 @@ def kpasswd_probe(payloads: list[bytes]) -> None:
 def replay_of(pcap: Path, flip: bool = False) -> bytes:
     """The first kpasswd request of a capture, to send again; with ``flip``, one octet in the middle of the AP-REQ
     (inside the ticket's ciphertext) is inverted, so kadmind fails to read it and answers with a KRB-ERROR."""
-    from krb5_samples import corpus_messages  # noqa: PLC0415
+    from krb5_samples import corpus_messages
 
     raw = bytearray(next(m.raw for m in corpus_messages(pcap) if m.kpasswd))
     if flip:
@@ -220,7 +222,8 @@ def scenarios(lab: Lab) -> list[Path]:
     tcp = {"KRB5_CONFIG": str(r / "tcp.conf")}
     cc = lambda n: f"FILE:{r}/cc/{n}"  # noqa: E731
     out = [
-        lab.capture("01_as_tgs_ok", [("kinit alice", "Alice-pass1\n", None), ("kvno HTTP/web.example.test", None, None)]),
+        lab.capture("01_as_tgs_ok", [("kinit alice", "Alice-pass1\n", None),
+                                     ("kvno HTTP/web.example.test", None, None)]),
         lab.capture("02_preauth_failed", [("kinit alice", "Wrong-pass\n", None)]),
         lab.capture("03_client_unknown", [("kinit nosuchuser", "x\n", None)]),
         lab.capture("04_server_unknown_fast_error", [("kinit alice", "Alice-pass1\n", None),
@@ -229,25 +232,29 @@ def scenarios(lab: Lab) -> list[Path]:
                                           {"KRB5_CONFIG": str(r / "notimesync.conf")})]),
         lab.capture("08_client_revoked_disabled", [("kinit disabled", "Disabled-pass1\n", None)]),
         lab.capture("10_account_expired", [("kinit acctexpired", "Acct-pass1\n", None)]),
-        lab.capture("11_password_expired_kpasswd", [("kinit pwexpired", "Expired-pass1\nNew-pass-12345\nNew-pass-12345\n",
-                                                     None)]),
+        lab.capture("11_password_expired_kpasswd",
+                    [("kinit pwexpired", "Expired-pass1\nNew-pass-12345\nNew-pass-12345\n", None)]),
         lab.capture("12_asrep_roast_no_preauth", [("kinit roast", "Roast-pass1\n", None)]),
         lab.capture("13_tcp_only_no_pac", [("kinit --no-request-pac alice", "Alice-pass1\n", tcp),
                                            ("kvno HTTP/web.example.test", None, tcp)]),
         lab.capture("14_request_pac_renew", [("kinit --request-pac -l 1h -r 1d alice", "Alice-pass1\n", None),
                                              ("kinit -R", None, None)]),
-        lab.capture("20_rc4_only_legacy_kdc", [("kinit alice", "Alice-pass1\n", {"KRB5_CONFIG": str(r / "rc4legacy.conf")}),
+        lab.capture("20_rc4_only_legacy_kdc", [("kinit alice", "Alice-pass1\n",
+                                                {"KRB5_CONFIG": str(r / "rc4legacy.conf")}),
                                                ("kvno HTTP/web.example.test", None,
                                                 {"KRB5_CONFIG": str(r / "rc4legacy.conf")})]),
-        lab.capture("21_rc4_only_kdc_refuses", [("kinit alice", "Alice-pass1\n", {"KRB5_CONFIG": str(r / "rc4.conf")})]),
+        lab.capture("21_rc4_only_kdc_refuses", [("kinit alice", "Alice-pass1\n",
+                                                 {"KRB5_CONFIG": str(r / "rc4.conf")})]),
         lab.capture("22_rc4_only_user_without_rc4_key", [("kinit aesonly", "Aesonly-pass1\n",
                                                           {"KRB5_CONFIG": str(r / "rc4legacy.conf")})]),
-        lab.capture("26_fast_armored", [(f"kinit -k -t {r}/host.keytab -c {cc('armor')} host/client.example.test", None, None),
+        lab.capture("26_fast_armored", [(f"kinit -k -t {r}/host.keytab -c {cc('armor')} host/client.example.test",
+                                         None, None),
                                         (f"kinit -T {cc('armor')} alice", "Alice-pass1\n", None),
                                         (f"kinit -T {cc('armor')} alice", "Wrong-pass\n", None)]),
         lab.capture("29_s4u_self_proxy", [(f"kinit -k -t {r}/http.keytab HTTP/web.example.test", None, None),
                                           ("kvno -U alice HTTP/web.example.test", None, None),
-                                          ("kvno -U alice -P HTTP/web.example.test host/client.example.test", None, None)]),
+                                          ("kvno -U alice -P HTTP/web.example.test host/client.example.test",
+                                           None, None)]),
         lab.capture("30_user_to_user", [("kinit alice", "Alice-pass1\n", None),
                                         (f"kinit -c {cc('bob')} alice", "Alice-pass1\n", None),
                                         (f"kvno --u2u {cc('bob')} alice", None, None)]),
@@ -286,7 +293,7 @@ def iso(value: str) -> str:
 def main() -> None:
     if os.environ.get("KRBTRACE_NETNS") != "1":
         os.execvpe("unshare", ["unshare", "-n", sys.executable, __file__], dict(os.environ, KRBTRACE_NETNS="1"))
-    from krb5_samples import corpus_messages  # noqa: PLC0415
+    from krb5_samples import corpus_messages
 
     run = Path(tempfile.mkdtemp(prefix="krbtrace-mit-"))
     lab = Lab(run)
@@ -297,8 +304,10 @@ def main() -> None:
         lab.stop()
     version = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "krb5-kdc"], capture_output=True, text=True)
     with open(OUT, "w", newline="") as fh:
-        fh.write("# Regenerate (root): python tests/data/krb5/make_mit_messages.py  -- real MIT krb5 "
-                 f"{version.stdout.strip() or '?'} messages from a throwaway loopback realm, with TShark's fields\n")
+        fh.write(
+            "# Regenerate (root): python tests/data/krb5/make_mit_messages.py  -- real MIT krb5 "
+            f"{version.stdout.strip() or '?'} messages from a throwaway loopback realm, with TShark's fields\n"
+        )
         w = csv.writer(fh, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE, escapechar="\\")
         w.writerow(["pcap", "frame", "kpasswd", *TSHARK_FIELDS, "hex"])
         for pcap in pcaps:
