@@ -297,6 +297,9 @@ _REQ_BODY: Final = (
 )
 
 
+_BODY_REQUIRED: Final = frozenset({0, 2, 5, 7, 8})
+
+
 def _kdc_req(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
     """KDC-REQ (§5.4.1): [1] pvno, [2] msg-type, [3] padata, [4] req-body, numbered from 1."""
     r["fast"] = False
@@ -310,6 +313,8 @@ def _kdc_req(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
 
 def _req_body(r: Record, buf: bytes, rng: tuple[int, int], msg: int) -> None:
     body = fields(buf, *expect(buf, *rng, TAG_SEQUENCE))
+    if not _BODY_REQUIRED <= body.keys():
+        r["partial"] = True  # kdc-options, realm, till, nonce and etype are not OPTIONAL (RFC 4120 §5.4.1)
     _fill(r, buf, body, _REQ_BODY)
     if r["additional_tickets"] == 0:
         r["additional_tickets"] = None
@@ -409,7 +414,7 @@ def _krb_error(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
                 r["partial"] = True
     if 12 in f:
         _try(r, _e_data, r, buf, *f[12])
-    if not (4 in f and 6 in f and 9 in f and 10 in f):
+    if not (4 in f and 5 in f and 6 in f and 9 in f and 10 in f):
         r["partial"] = True
 
 
