@@ -346,3 +346,71 @@ def compare_with_tshark(views: list[dict[str, list[str]]], row: dict[str, str]) 
         if got - have:
             problems.append(f"{col}: decoded {sorted(got.elements())} not within tshark {row[col]}")
     return problems
+
+
+# --- a tiny DER builder for hand-made messages (values set here are the truth) ---
+
+
+def der(tag: int, content: bytes) -> bytes:
+    """One DER element: ``tag``, definite length, ``content``."""
+    n = len(content)
+    if n < 0x80:
+        return bytes((tag, n)) + content
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(body))) + body + content
+
+
+def seq(*items: bytes) -> bytes:
+    return der(0x30, b"".join(items))
+
+
+def ctx(n: int, inner: bytes) -> bytes:
+    """``[n]`` EXPLICIT."""
+    return der(0xA0 | n, inner)
+
+
+def app(n: int, inner: bytes) -> bytes:
+    """``[APPLICATION n]``."""
+    return der(0x60 | n, inner)
+
+
+def integer(v: int) -> bytes:
+    return der(0x02, v.to_bytes(max(1, (v + (v < 0)).bit_length() // 8 + 1), "big", signed=True))
+
+
+def gstr(s: str | bytes, tag: int = 0x1B) -> bytes:
+    return der(tag, s.encode() if isinstance(s, str) else s)
+
+
+def octs(b: bytes) -> bytes:
+    return der(0x04, b)
+
+
+def gtime(s: str) -> bytes:
+    return der(0x18, s.encode())
+
+
+def kflags(v: int) -> bytes:
+    return der(0x03, b"\x00" + v.to_bytes(4, "big"))
+
+
+def boolean(v: bool) -> bytes:
+    return der(0x01, b"\xff" if v else b"\x00")
+
+
+def pname(*parts: str, name_type: int = 1) -> bytes:
+    return seq(ctx(0, integer(name_type)), ctx(1, seq(*(gstr(p) for p in parts))))
+
+
+def encdata(etype: int, kvno: int | None = None, cipher: bytes = b"\x00" * 16) -> bytes:
+    kv = ctx(1, integer(kvno)) if kvno is not None else b""
+    return seq(ctx(0, integer(etype)), kv, ctx(2, octs(cipher)))
+
+
+def ticket(realm: str, *sname: str, etype: int = 18, kvno: int | None = 2) -> bytes:
+    return app(1, seq(ctx(0, integer(5)), ctx(1, gstr(realm)), ctx(2, pname(*sname, name_type=2)),
+                      ctx(3, encdata(etype, kvno))))  # fmt: skip
+
+
+def padata(ptype: int, value: bytes) -> bytes:
+    return seq(ctx(1, integer(ptype)), ctx(2, octs(value)))
