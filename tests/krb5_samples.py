@@ -414,3 +414,100 @@ def ticket(realm: str, *sname: str, etype: int = 18, kvno: int | None = 2) -> by
 
 def padata(ptype: int, value: bytes) -> bytes:
     return seq(ctx(1, integer(ptype)), ctx(2, octs(value)))
+
+
+def _us(text: str) -> int:
+    from datetime import UTC, datetime
+
+    stamp = datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
+    return int(stamp.timestamp()) * 1_000_000
+
+
+def _krb_error(code: int, e_data: bytes | None, ctime: bool = False) -> bytes:
+    parts = [ctx(0, integer(5)), ctx(1, integer(30))]
+    if ctime:
+        parts += [ctx(2, gtime("20261125110000Z")), ctx(3, integer(123))]
+    parts += [ctx(4, gtime("20261125110001Z")), ctx(5, integer(456789)), ctx(6, integer(code)),
+              ctx(7, gstr("WIN.TEST")), ctx(8, pname("bob")), ctx(9, gstr("WIN.TEST")),
+              ctx(10, pname("krbtgt", "WIN.TEST", name_type=2))]  # fmt: skip
+    if e_data is not None:
+        parts.append(ctx(12, octs(e_data)))
+    return app(30, seq(*parts))
+
+
+def _ap_req(options: int, tkt: bytes, etype: int) -> bytes:
+    return app(14, seq(ctx(0, integer(5)), ctx(1, integer(14)), ctx(2, kflags(options)), ctx(3, tkt),
+                       ctx(4, encdata(etype))))  # fmt: skip
+
+
+def _handmade() -> dict[str, tuple[bytes, dict[str, object]]]:
+    import struct
+
+    stime = _us("20261125110001Z") + 456789
+    ext = struct.pack("<III", 0xC0000072, 0, 1)
+    tgt = ticket("WIN.TEST", "krbtgt", "WIN.TEST", etype=23, kvno=5)
+    cksum = seq(ctx(0, integer(-138)), ctx(1, octs(b"\x11" * 16)))
+    for_user = seq(ctx(0, pname("bob", name_type=10)), ctx(1, gstr("WIN.TEST")), ctx(2, cksum),
+                   ctx(3, gstr("Kerberos")))  # fmt: skip
+    body = seq(ctx(0, kflags(0x40810000)), ctx(2, gstr("WIN.TEST")), ctx(3, pname("svc$")),
+               ctx(5, gtime("20370913024805Z")), ctx(7, integer(-5)), ctx(8, seq(integer(23), integer(-128))),
+               ctx(11, seq(ticket("WIN.TEST", "svc$", etype=18, kvno=7))))  # fmt: skip
+    tgs = app(12, seq(ctx(1, integer(5)), ctx(2, integer(12)),
+                      ctx(3, seq(padata(1, _ap_req(0, tgt, 23)), padata(129, for_user),
+                                 padata(128, seq(ctx(0, boolean(False)))))),
+                      ctx(4, body)))  # fmt: skip
+    as_rep = app(11, seq(ctx(0, integer(5)), ctx(1, integer(11)),
+                         ctx(2, seq(padata(11, seq(seq(ctx(0, integer(3)), ctx(1, octs(b"WIN.TESTbob"))))))),
+                         ctx(3, gstr("WIN.TEST")), ctx(4, pname("bob")), ctx(5, tgt),
+                         ctx(6, encdata(3, 2))))  # fmt: skip
+    safe_body = seq(ctx(0, octs(b"hello")), ctx(1, gtime("20261125110002Z")), ctx(2, integer(7)),
+                    ctx(4, seq(ctx(0, integer(2)), ctx(1, octs(b"\x7f\x00\x00\x01")))))  # fmt: skip
+    return {
+        "krb_error_kerb_ext_error": (
+            _krb_error(18, seq(ctx(1, integer(3)), ctx(2, octs(ext))), ctime=True),
+            {"msg_type": "KRB-ERROR", "error_code": 18, "error_name": "KDC_ERR_CLIENT_REVOKED", "nt_status": 0xC0000072,
+             "stime": stime, "ctime": _us("20261125110000Z") + 123, "client": "bob", "client_realm": "WIN.TEST",
+             "service": "krbtgt/WIN.TEST", "service_realm": "WIN.TEST", "pa_types": None, "fast": False},
+        ),
+        "krb_error_windows_method_data": (
+            _krb_error(24, seq(padata(19, seq(seq(ctx(0, integer(18)), ctx(1, gstr("WIN.TESTbob"))),
+                                              seq(ctx(0, integer(23))))),
+                               padata(3, struct.pack("<III", 0xC000006A, 0, 1)))),
+            {"error_code": 24, "pa_types": (19, 3), "salts": ("WIN.TESTbob", None), "salt_etypes": (18, 23),
+             "nt_status": 0xC000006A, "stime": stime, "ctime": None},
+        ),
+        "krb_error_typed_data": (
+            _krb_error(62, seq(seq(ctx(0, integer(104)), ctx(1, octs(b"x"))))),
+            {"error_code": 62, "pa_types": None, "nt_status": None, "salts": None},
+        ),
+        "krb_cred": (
+            app(22, seq(ctx(0, integer(5)), ctx(1, integer(22)), ctx(2, seq(tgt)), ctx(3, encdata(0)))),
+            {"msg_type": "KRB-CRED", "ticket_realm": "WIN.TEST", "ticket_service": "krbtgt/WIN.TEST",
+             "ticket_etype": 23, "ticket_kvno": 5, "etype": 0, "service": None},
+        ),
+        "krb_safe": (
+            app(20, seq(ctx(0, integer(5)), ctx(1, integer(20)), ctx(2, safe_body), ctx(3, cksum))),
+            {"msg_type": "KRB-SAFE", "phase": None, "etype": None},
+        ),
+        "tgs_req_s4u_proxy_for_user": (
+            tgs,
+            {"msg_type": "TGS-REQ", "s4u_user": "bob@WIN.TEST", "pac_request": False, "nonce": 0xFFFFFFFB,
+             "req_etypes": (23, -128), "additional_tickets": 1, "ticket_realm": "WIN.TEST",
+             "ticket_service": "krbtgt/WIN.TEST", "ticket_etype": 23, "ticket_kvno": 5, "etype": 23,
+             "service": "svc$", "client": None, "pa_types": (1, 129, 128), "kdc_options": 0x40810000,
+             "till": _us("20370913024805Z"), "fast": False},
+        ),
+        "as_rep_etype_info": (
+            as_rep,
+            {"msg_type": "AS-REP", "salts": ("WIN.TESTbob",), "salt_etypes": (3,), "etype": 3, "ticket_etype": 23,
+             "client": "bob", "service": "krbtgt/WIN.TEST"},
+        ),
+        "ap_req_u2u_mutual": (
+            _ap_req(0x60000000, tgt, 23),
+            {"msg_type": "AP-REQ", "ap_options": 0x60000000, "service": "krbtgt/WIN.TEST", "etype": 23},
+        ),
+    }  # fmt: skip
+
+
+#: Hand-made messages: name -> (DER, the fields they were built with).
+HANDMADE = _handmade()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import corpus_path
-from krb5_samples import CORPUS_PCAPS, corpus_messages, mit_fixtures
+from krb5_samples import CORPUS_PCAPS, HANDMADE, corpus_messages, mit_fixtures
 
 from parsers.errors import KrbDecodeError
 from parsers.krb5 import constants as c
@@ -151,7 +151,7 @@ def _all_messages() -> list[tuple[str, bytes]]:
     for label, raw, row in mit_fixtures():
         parts = _inner_kpasswd(raw) if row["kpasswd"] == "1" else [raw]
         out += [(f"{label}.{i}", p) for i, p in enumerate(parts) if p]
-    return out
+    return out + [(name, raw) for name, (raw, _want) in HANDMADE.items()]
 
 
 def _corpus_messages(rel: str) -> list[tuple[str, bytes]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import corpus_path
-from krb5_samples import CORPUS_PCAPS, compare_with_tshark, corpus_messages, mit_fixtures, truth, tshark_view
+from krb5_samples import CORPUS_PCAPS, HANDMADE, compare_with_tshark, corpus_messages, mit_fixtures, truth, tshark_view
 
 from parsers.errors import KrbDecodeError
 from parsers.krb5 import decode_kpasswd, decode_message, looks_like_kerberos
@@ -223,3 +223,39 @@ def test_corpus_totals() -> None:
                 codes[r["error_code"]] += 1  # type: ignore[index]
     assert codes[25] == 4 and codes[13] == 1 and codes[52] == 1 and codes[37] == 1
     assert counts["AP-REQ"] >= 57 and counts["TGS-REQ"] == 46 and counts["AS-REQ"] == 16
+
+
+# --- hand-made messages: what the captures lack (KERB-EXT-ERROR, PA-FOR-USER, KRB-CRED, KRB-SAFE, ETYPE-INFO) ---
+
+
+@pytest.mark.parametrize("name", sorted(HANDMADE))
+def test_handmade(name: str) -> None:
+    raw, want = HANDMADE[name]
+    r = decode_message(raw)
+    assert r["partial"] is False
+    assert {k: r[k] for k in want} == want
+
+
+def test_trailing_bytes_ignored() -> None:
+    raw, want = HANDMADE["krb_cred"]
+    r = decode_message(raw + b"\x00\x00garbage")
+    assert r["partial"] is False and r["ticket_service"] == want["ticket_service"]
+
+
+def test_truncated_message_is_partial() -> None:
+    """A message cut short (snaplen, a synthetic sample) keeps the fields before the cut and says partial."""
+    _label, raw, _row = next(m for m in MIT if m[2]["kerberos.msg_type"] == "10")
+    full = decode_message(raw)
+    cut = decode_message(raw[: len(raw) - 20])  # the etype list at the end of req-body is lost
+    assert cut["partial"] is True and cut["msg_type"] == "AS-REQ"
+    assert cut["pa_types"] == full["pa_types"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"\x6a", b"\x30\x03\x02\x01\x05", b"\x6a\x05\x30\x03\x02\x01\x05", b"\x6b\x0a\x30\x08\xa0\x03\x02\x01\x05"
+     b"\xa1\x01\x00", bytes.fromhex("6a0a3008a103020105a2030201" + "0b")],
+)  # fmt: skip
+def test_unrecognisable_raises(raw: bytes) -> None:
+    with pytest.raises(KrbDecodeError):
+        decode_message(raw)
