@@ -186,7 +186,10 @@ def test_corpus_matches_tshark(rel: str) -> None:
     by_frame: dict[int, list[dict[str, object]]] = {}
     for m in corpus_messages(path):
         by_frame.setdefault(m.frame, []).append(_decode(m.raw, m.kpasswd))
-    problems = {}
+    problems: dict[int, list[str]] = {}
+    for frame, row in rows.items():
+        if frame not in by_frame and "GSS-token" not in row["krbtrace.top_level_msgs"]:
+            problems[frame] = [f"TShark has {row['krbtrace.top_level_msgs']}, the extractor found nothing"]
     for frame, recs in by_frame.items():
         row = rows.get(frame)
         if row is None:
