@@ -169,9 +169,20 @@ def test_check_nesting_element_limit() -> None:
         (bytes.fromhex("6a03020105"), False),  # no SEQUENCE inside
         (bytes.fromhex("6a850000000330"), False),  # five length octets
         (bytes.fromhex("6a80300000"), False),  # indefinite
+        (bytes.fromhex("6a053001050000"), False),  # the SEQUENCE does not fill the message
+        (bytes.fromhex("6a0430010500"), False),  # ... nor overflow it
+        (bytes.fromhex("6a81033001050000"), True),  # long form for a short length (BER, but harmless)
         (b"\x6a", False),
         (b"", False),
     ],
 )
 def test_looks_like_kerberos(raw: bytes, expect: bool) -> None:
     assert looks_like_kerberos(raw) is expect
+
+
+def test_looks_like_kerberos_rarely_fooled_by_random_bytes() -> None:
+    import random
+
+    rng = random.Random(4120)
+    hits = sum(looks_like_kerberos(rng.randbytes(rng.randrange(4, 200))) for _ in range(100_000))
+    assert hits <= 5

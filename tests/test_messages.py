@@ -185,7 +185,10 @@ def test_corpus_matches_tshark(rel: str) -> None:
     rows = truth(path)
     by_frame: dict[int, list[dict[str, object]]] = {}
     for m in corpus_messages(path):
-        by_frame.setdefault(m.frame, []).append(_decode(m.raw, m.kpasswd))
+        r = _decode(m.raw, m.kpasswd)
+        by_frame.setdefault(m.frame, []).append(r)
+        if not m.kpasswd and not r["partial"]:
+            assert looks_like_kerberos(m.raw), (m.frame, r["msg_type"])
     problems: dict[int, list[str]] = {}
     for frame, row in rows.items():
         if frame not in by_frame and "GSS-token" not in row["krbtrace.top_level_msgs"]:

@@ -23,22 +23,33 @@ _APP_FIRST = frozenset({0x6A, 0x6B, 0x6C, 0x6D, 0x6E, 0x6F, 0x74, 0x75, 0x76, 0x
 
 
 def looks_like_kerberos(data: bytes | bytearray | memoryview) -> bool:
-    """True when ``data`` starts like a Kerberos message: a message's [APPLICATION n] octet, a DER length that fits
-    in ``data`` (definite, at most four octets) and a SEQUENCE inside. Costs a few hundred nanoseconds."""
+    """True when ``data`` starts like a whole Kerberos message: a message's [APPLICATION n] octet, a definite DER
+    length (at most four octets) that fits in ``data``, and inside exactly one SEQUENCE filling that length (DER
+    leaves no room for anything else). Costs well under a microsecond; random bytes pass about once in 10^5."""
     n = len(data)
     if n < 4 or data[0] not in _APP_FIRST:
         return False
-    first = data[1]
-    if first < 0x80:
-        length, pos = first, 2
-    elif 0x81 <= first <= 0x84:
-        k = first & 0x7F
-        if n < 2 + k + 2:
-            return False
-        length, pos = int.from_bytes(data[2 : 2 + k], "big"), 2 + k
-    else:
+    outer = _length(data, 1, n)
+    if outer is None:
         return False
-    return 2 <= length <= n - pos and data[pos] == 0x30
+    length, pos = outer
+    if not 2 <= length <= n - pos or data[pos] != 0x30:
+        return False
+    inner = _length(data, pos + 1, n)
+    return inner is not None and inner[0] + inner[1] == pos + length
+
+
+def _length(data: bytes | bytearray | memoryview, pos: int, n: int) -> tuple[int, int] | None:
+    """The DER length at ``pos``: (length, content start), or None when it is indefinite, too long or cut."""
+    if pos >= n:
+        return None
+    first = data[pos]
+    if first < 0x80:
+        return first, pos + 1
+    k = first & 0x7F
+    if not 1 <= k <= 4 or pos + 1 + k > n:
+        return None
+    return int.from_bytes(data[pos + 1 : pos + 1 + k], "big"), pos + 1 + k
 
 
 def full_decode(data: bytes | bytearray | memoryview) -> dict[str, Any]:
