@@ -70,6 +70,8 @@ SCENARIO_ERRORS = {
     "11_password_expired_kpasswd": {23, 25},
     "12_asrep_roast_no_preauth": set(),
     "21_rc4_only_kdc_refuses": {14},
+    "22_rc4_only_user_without_rc4_key": {25},
+    "26_fast_armored": {25, 24},
 }
 
 
@@ -128,6 +130,17 @@ def test_mit_user_to_user() -> None:
     u2u = [r for r in msgs if r["msg_type"] == "TGS-REQ" and r["additional_tickets"]]
     assert u2u and u2u[0]["kdc_options"] & 0x8  # enc-tkt-in-skey
     assert u2u[0]["service"] == "alice"
+
+
+def test_mit_rc4_only_client() -> None:
+    """rc4legacy.conf allows only arcfour-hmac (23) on the client: the request lists 23 alone, the reply is
+    encrypted with the user's RC4 key while the TGT stays in the KDC's AES key (18)."""
+    msgs = _scenario("20_rc4_only_legacy_kdc")
+    assert {r["req_etypes"] for r in msgs if r["msg_type"] in ("AS-REQ", "TGS-REQ")} == {(23,)}
+    rep = next(r for r in msgs if r["msg_type"] == "AS-REP")
+    assert (rep["etype"], rep["ticket_etype"], rep["salt_etypes"]) == (23, 18, (23,))
+    refused = _scenario("21_rc4_only_kdc_refuses")[-1]
+    assert refused["error_name"] == "KDC_ERR_ETYPE_NOSUPP"
 
 
 def test_mit_no_pac_and_renew() -> None:
