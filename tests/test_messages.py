@@ -19,7 +19,7 @@ from krb5_samples import CORPUS_PCAPS, HANDMADE, compare_with_tshark, corpus_mes
 from parsers.errors import KrbDecodeError
 from parsers.krb5 import decode_kpasswd, decode_message, looks_like_kerberos
 from parsers.krb5.messages import KEYS
-from parsers.record import FIELDS
+from parsers.record import FIELDS, KrbRecord
 
 MIT = mit_fixtures()
 REALM = "EXAMPLE.TEST"
@@ -33,6 +33,32 @@ def test_keys_are_record_fields() -> None:
     assert set(KEYS) <= set(FIELDS)
     r = decode_message(MIT[0][1])
     assert set(r) == set(KEYS)
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "req_etypes": (tuple,), "pa_types": (tuple,), "salts": (tuple,), "salt_etypes": (tuple,), "fast": (bool,),
+    "partial": (bool,), "pac_request": (bool,),
+}  # fmt: skip
+
+
+def test_every_value_fits_the_record() -> None:
+    """Every decoded message builds a KrbRecord with the column types of the README (ints, strs, tuples, bools)."""
+    msgs = [(raw, row["kpasswd"] == "1") for _label, raw, row in MIT if row["kerberos.msg_type"]]
+    msgs += [(raw, False) for raw, _want in HANDMADE.values()]
+    for raw, kp in msgs:
+        r = _decode(raw, kp)
+        KrbRecord(ts=0, source="x", source_kind="pcap", **r)  # type: ignore[arg-type]
+        for key, value in r.items():
+            if value is None:
+                continue
+            want = _TYPES.get(key, (str,) if key in _STR_KEYS else (int,))
+            assert isinstance(value, want) and (key in _TYPES or not isinstance(value, bool)), (key, value)
+            if isinstance(value, tuple):
+                assert all(v is None or isinstance(v, str if key == "salts" else int) for v in value), (key, value)
+
+
+_STR_KEYS = frozenset({"msg_type", "phase", "error_name", "e_text", "client", "client_realm", "service",
+                       "service_realm", "ticket_realm", "ticket_service", "s4u_user"})  # fmt: skip
 
 
 @pytest.mark.parametrize(("label", "raw", "row"), MIT, ids=[m[0] for m in MIT])
