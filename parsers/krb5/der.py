@@ -160,9 +160,16 @@ def fields(buf: bytes, start: int, stop: int) -> dict[int, tuple[int, int]]:
     out: dict[int, tuple[int, int]] = {}
     pos = start
     while pos < stop:
-        tag, s, pos = tlv(buf, pos, stop)
-        if tag & 0xE0 == 0xA0:
-            out.setdefault(tag & 0x1F, (s, pos))
+        # tlv()'s fast path inlined: this loop runs for every SEQUENCE the reader opens.
+        tag = buf[pos]
+        n = buf[pos + 1] if stop - pos >= 2 else 0x80
+        if n < 0x80 and tag & 0x1F != 0x1F and pos + 2 + n <= stop:
+            s = pos + 2
+            pos = s + n
+        else:
+            tag, s, pos = tlv(buf, pos, stop)
+        if tag & 0xE0 == 0xA0 and tag & 0x1F not in out:
+            out[tag & 0x1F] = (s, pos)
     return out
 
 
@@ -193,6 +200,9 @@ def seq_items(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
 
 def integer(buf: bytes, start: int, stop: int) -> int:
     """The INTEGER at ``start`` (signed, as Int32 etypes and name types are)."""
+    if stop - start >= 3 and buf[start] == TAG_INTEGER and buf[start + 1] == 1:  # one octet: most of them
+        v = buf[start + 2]
+        return v - 256 if v & 0x80 else v
     s, e = expect(buf, start, stop, TAG_INTEGER)
     if not 0 < e - s <= MAX_INT_OCTETS:
         raise KrbDecodeError(f"INTEGER of {e - s} octets")
