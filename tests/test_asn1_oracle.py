@@ -16,7 +16,7 @@ from krb5_samples import CORPUS_PCAPS, HANDMADE, corpus_messages, mit_fixtures
 
 from parsers.errors import KrbDecodeError
 from parsers.krb5 import constants as c
-from parsers.krb5 import decode_message, full_decode
+from parsers.krb5 import decode_kpasswd, decode_message, full_decode
 from parsers.krb5.messages import KEYS
 
 
@@ -190,6 +190,28 @@ def test_oracle_corpus(rel: str) -> None:
     assert msgs
     problems = [p for label, raw in msgs for p in _agree(label, raw)]
     assert problems == []
+
+
+def test_oracle_kpasswd() -> None:
+    """decode_kpasswd's fields are those of the AP-REQ / AP-REP / KRB-ERROR it carries, plus the kpasswd framing's
+    msg_type, phase and (in an error's e-data, first two octets) result code."""
+    checked = 0
+    for label, raw, row in mit_fixtures():
+        if row["kpasswd"] != "1" or not row["kerberos.msg_type"]:
+            continue
+        inner = _inner_kpasswd(raw)
+        want = oracle_fields(full_decode(inner[0]))
+        full = full_decode(inner[-1])
+        if full["message"] == "KRB-ERROR":
+            want["kpasswd_result"] = int.from_bytes(full["e-data"][:2], "big")
+        else:
+            assert full["message"] == "KRB-PRIV"
+        want["msg_type"] = "KPASSWD-REQ" if want["msg_type"] == "AP-REQ" else "KPASSWD-REP"
+        want["phase"] = "KPASSWD"
+        got = decode_kpasswd(raw)
+        assert {k: got[k] for k in KEYS} == want, label
+        checked += 1
+    assert checked >= 5
 
 
 def test_full_decode_shape() -> None:
