@@ -124,7 +124,12 @@ def test_fields_and_prefix() -> None:
     assert d.integer(body, *f[1]) == 30  # a repeated tag keeps its first occurrence
     broken = body + b"\xa4\x05\x02\x01"
     got, complete = d.fields_prefix(broken, 0, len(broken))
-    assert sorted(got) == [0, 1, 3] and complete is False
+    # [4] claims 5 octets and has 2: kept, cut at the end, so what precedes the cut inside it can still be read.
+    assert sorted(got) == [0, 1, 3, 4] and complete is False
+    assert got[4] == (len(body) + 2, len(broken))
+    for cut_header in (body + b"\xa4", body + b"\xa4\x82\x01", body + b"\x30\x05\x02"):
+        got, complete = d.fields_prefix(cut_header, 0, len(cut_header))
+        assert sorted(got) == [0, 1, 3] and complete is False
     with pytest.raises(KrbDecodeError):
         d.fields(broken, 0, len(broken))
 

@@ -174,7 +174,11 @@ def fields(buf: bytes, start: int, stop: int) -> dict[int, tuple[int, int]]:
 
 
 def fields_prefix(buf: bytes, start: int, stop: int) -> tuple[dict[int, tuple[int, int]], bool]:
-    """Like :func:`fields` but stops at the first broken element: ``(components read so far, complete?)``."""
+    """Like :func:`fields` but stops at the first broken element: ``(components read so far, complete?)``.
+
+    A component whose header is readable but whose length runs past ``stop`` (a message cut short) is kept with
+    its content range cut at ``stop``, so the caller can still read what precedes the cut inside it.
+    """
     out: dict[int, tuple[int, int]] = {}
     pos = start
     try:
@@ -183,6 +187,12 @@ def fields_prefix(buf: bytes, start: int, stop: int) -> tuple[dict[int, tuple[in
             if tag & 0xE0 == 0xA0:
                 out.setdefault(tag & 0x1F, (s, pos))
     except KrbDecodeError:
+        tag = buf[pos]
+        if tag & 0xE0 == 0xA0 and tag & 0x1F != 0x1F and stop - pos >= 2:
+            n = buf[pos + 1]
+            k = 0 if n < 0x80 else n & 0x7F
+            if n != 0x80 and k <= 4 and pos + 2 + k < stop:
+                out.setdefault(tag & 0x1F, (pos + 2 + k, stop))
         return out, False
     return out, True
 

@@ -17,7 +17,6 @@ from .der import (
     TAG_SEQUENCE,
     KrbDecodeError,
     expect,
-    fields,
     fields_prefix,
     flags,
     gtime,
@@ -122,8 +121,9 @@ def _kdc_req(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
 
 
 def _req_body(r: Record, buf: bytes, rng: tuple[int, int], msg: int) -> None:
-    body = fields(buf, *expect(buf, *rng, TAG_SEQUENCE))
-    if not _BODY_REQUIRED <= body.keys():
+    # A req-body cut short (the last component of a truncated message) still gives the components before the cut.
+    body, complete = fields_prefix(buf, *_outer(buf, *rng)[1:3])
+    if not complete or not _BODY_REQUIRED <= body.keys():
         r["partial"] = True  # kdc-options, realm, till, nonce and etype are not OPTIONAL (RFC 4120 §5.4.1)
     _fill(r, buf, body, _REQ_BODY)
     if r["additional_tickets"] == 0:
