@@ -97,3 +97,18 @@ def test_hostile_length_octets(seed: bytes, pos: int, length: int) -> None:
     """A length octet replaced by a long form claiming up to 4 GiB, indefinite, or five octets."""
     i = pos % len(seed)
     _check_all(seed[:i] + bytes((length, 0xFF, 0xFF, 0xFF, 0xFF)) + seed[i + 1 :])
+
+
+def test_corpus_fuzzed_packet() -> None:
+    """ndpi/kerberos_fuzz.pcapng: one fuzzer-made TCP/88 segment (TShark finds no Kerberos in it). Every offset of
+    its payload, with or without a record mark, goes through every decoder."""
+    from conftest import corpus_path
+    from scapy.layers.inet import TCP
+    from scapy.utils import PcapNgReader
+
+    with PcapNgReader(str(corpus_path("pcap", "ndpi", "kerberos_fuzz.pcapng"))) as reader:
+        payloads = [bytes(p[TCP].payload) for p in reader if p.haslayer(TCP)]
+    assert payloads and payloads[0]
+    for payload in payloads:
+        for i in range(len(payload)):
+            _check_all(payload[i:])
