@@ -6,7 +6,12 @@
   oracle);
 * :func:`looks_like_kerberos` — a cheap first-bytes test for the capture layer.
 
-Every decoder raises only :class:`~parsers.errors.KrbDecodeError`.
+Every decoder raises only :class:`~parsers.errors.KrbDecodeError`; a message recognised but not wholly readable is
+returned with ``partial=True`` and whatever could be read.
+
+Modules: :mod:`.der` (bounded DER reader), :mod:`.messages` and :mod:`.padata` (the timeline fields),
+:mod:`.kpasswd` (RFC 3244 framing), :mod:`.asn1_spec` and :mod:`.asn1` (the pyasn1 RFC 4120 module and the complete
+decode), :mod:`.constants` (code tables).
 """
 
 from __future__ import annotations
