@@ -8,6 +8,7 @@ complete nested decode with its own reading of the README column table, so the t
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -190,6 +191,24 @@ def test_oracle_corpus(rel: str) -> None:
     assert msgs
     problems = [p for label, raw in msgs for p in _agree(label, raw)]
     assert problems == []
+
+
+SAMPLES = sorted((Path(__file__).resolve().parent.parent / "samples" / "kdc").glob("*.pcap"))
+
+
+@pytest.mark.parametrize("pcap", SAMPLES or [None], ids=[p.stem for p in SAMPLES] or ["none"])
+def test_oracle_samples(pcap: Path | None) -> None:
+    """The real-KDC samples of samples/kdc (made by the samples generator), when they are in the checkout."""
+    if pcap is None:
+        pytest.skip("no samples/kdc/*.pcap in this checkout")
+    msgs = []
+    for m in corpus_messages(pcap):
+        parts = _inner_kpasswd(m.raw) if m.kpasswd else [m.raw]
+        msgs += [(f"{pcap.stem}#{m.frame}.{i}", p) for i, p in enumerate(parts) if p]
+    assert msgs
+    problems = [p for label, raw in msgs for p in _agree(label, raw)]
+    assert problems == []
+    assert all(not decode_message(raw)["partial"] for _label, raw in msgs)
 
 
 def test_oracle_kpasswd() -> None:
