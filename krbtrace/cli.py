@@ -27,7 +27,9 @@ EXIT_USAGE = 2
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", metavar="FILE", help="captures (pcap, pcapng, .gz) and event logs; folders and globs too")
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="captures (pcap, pcapng, .gz) and event logs; folders and globs too"
+    )
     p.add_argument(
         "--evtx-backend",
         choices=("evtx", "python-evtx"),
@@ -47,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    an = sub.add_parser("analyze", help="summarise and diagnose captures and logs", description="Read the inputs and report.")
+    an = sub.add_parser(
+        "analyze", help="summarise and diagnose captures and logs", description="Read the inputs and report."
+    )
     _common(an)
 
     tl = sub.add_parser(
@@ -56,8 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Decode the inputs into one timeline; print it as a table, or write it with -o.",
     )
     _common(tl)
-    tl.add_argument("-o", "--output", type=Path, help="write Parquet (.parquet), CSV (.csv) or JSON lines (.jsonl, .ndjson)")
-    tl.add_argument("--summary", action="store_true", help="print the summary (messages, errors, issues) instead of rows")
+    tl.add_argument(
+        "-o", "--output", type=Path, help="write Parquet (.parquet), CSV (.csv) or JSON lines (.jsonl, .ndjson)"
+    )
+    tl.add_argument(
+        "--summary", action="store_true", help="print the summary (messages, errors, issues) instead of rows"
+    )
     tl.add_argument("--limit", type=int, default=None, help="print at most this many rows (default: all)")
     return parser
 

@@ -69,23 +69,83 @@ TIMELINE: Final[pl.Schema] = pl.Schema(
     }
 )
 
-#: Columns the correlator adds to the timeline.
+#: Columns the correlator adds to the timeline (``Analysis.timeline`` has ``CORRELATED``).
 CORRELATION_COLUMNS: Final[pl.Schema] = pl.Schema(
     {
-        "exchange_id": pl.Int64,
+        "row_id": pl.Int64,  # position in the sorted timeline, the key that evidence lists refer to
+        "exchange_id": pl.Int64,  # null for rows that are no request/reply/error (context events)
         "attempt_id": pl.Int64,
-        "outcome": pl.String,
-        "clock_offset_s": pl.Float64,
+        "outcome": pl.String,  # of the row's exchange: ok, failed, expected, unanswered, unmatched, context
+        "clock_offset_s": pl.Float64,  # the measured offset of the host that wrote the row's time, when known
     }
 )
 
 CORRELATED: Final[pl.Schema] = pl.Schema({**TIMELINE, **CORRELATION_COLUMNS})
 
-#: One row per diagnosis (``krbtrace.diagnose``).
+#: One row per exchange: a request with its reply or error (or none), or one event standing for a whole exchange.
+EXCHANGES: Final[pl.Schema] = pl.Schema(
+    {
+        "exchange_id": pl.Int64,
+        "attempt_id": pl.Int64,
+        "phase": pl.String,  # AS, TGS, AP, KPASSWD
+        "outcome": pl.String,  # ok, failed, expected (PREAUTH_REQUIRED / RESPONSE_TOO_BIG step), unanswered, unmatched
+        "start": UTC_US,
+        "end": UTC_US,
+        "client_host": pl.String,  # client IP, or the event's IpAddress
+        "server_host": pl.String,  # KDC or service IP, or the event's Computer
+        "client": pl.String,
+        "client_realm": pl.String,
+        "service": pl.String,
+        "service_realm": pl.String,
+        "error_code": pl.Int32,
+        "error_name": pl.String,
+        "carrier": pl.String,
+        "transport": pl.String,
+        "sources": pl.List(pl.String),  # source kinds that saw it: pcap, evtx, ... (cross-source links merge here)
+        "row_ids": pl.List(pl.Int64),  # the timeline rows of this exchange
+        "evidence": pl.List(pl.String),  # "file#frame" or "file#EventRecordID"
+    }
+)
+
+#: One row per attempt: AS -> TGS -> AP of one client host and principal within a time window.
+ATTEMPTS: Final[pl.Schema] = pl.Schema(
+    {
+        "attempt_id": pl.Int64,
+        "client_host": pl.String,
+        "client": pl.String,
+        "start": UTC_US,
+        "end": UTC_US,
+        "as_outcome": pl.String,
+        "tgs_outcome": pl.String,
+        "ap_outcome": pl.String,
+        "outcome": pl.String,  # ok, failed (at the first failed phase), unanswered, partial (phases not seen)
+        "services": pl.List(pl.String),
+        "exchanges": pl.Int64,
+    }
+)
+
+#: One row per host whose clock could be compared with another's.
+CLOCK_OFFSETS: Final[pl.Schema] = pl.Schema(
+    {
+        "host": pl.String,
+        "role": pl.String,  # kdc, service, client, dc (Time-Service event)
+        "offset_s": pl.Float64,  # host clock minus the reference clock (the capture host), seconds; + = ahead
+        "reference": pl.String,  # what it was measured against: capture clock, DC clock, ...
+        "method": pl.String,  # krb_error_stime, request_till, time_service_event, ...
+        "samples": pl.Int64,
+        "first_seen": UTC_US,
+        "last_seen": UTC_US,
+        "evidence": pl.List(pl.String),
+    }
+)
+
+#: One row per diagnosis (``krbtrace.diagnose``), ordered by severity then count.
 FINDINGS: Final[pl.Schema] = pl.Schema(
     {
-        "rule": pl.String,
-        "severity": pl.String,
+        "rule": pl.String,  # the rule id (file name under krbtrace/rules/)
+        "title": pl.String,
+        "severity": pl.String,  # critical, high, medium, low, info
+        "confidence": pl.String,  # high, medium, low
         "error_code": pl.Int32,
         "principals": pl.List(pl.String),
         "services": pl.List(pl.String),
@@ -93,6 +153,7 @@ FINDINGS: Final[pl.Schema] = pl.Schema(
         "count": pl.Int64,
         "first_seen": UTC_US,
         "last_seen": UTC_US,
+        "row_ids": pl.List(pl.Int64),
         "evidence": pl.List(pl.String),
         "explanation": pl.String,
         "remedy": pl.String,

@@ -16,7 +16,9 @@ CORPUS = Path(os.environ.get("KRBTRACE_CORPUS", ROOT.parent / "shared" / "corpus
 def corpus_path(*parts: str) -> Path:
     """A path inside the reference corpus; skips the calling test (with the reason) when the corpus is absent."""
     if not CORPUS.is_dir():
-        pytest.skip(f"reference corpus not found at {CORPUS} (set KRBTRACE_CORPUS or place ../shared beside the checkout)")
+        pytest.skip(
+            f"reference corpus not found at {CORPUS} (set KRBTRACE_CORPUS or place ../shared beside the checkout)"
+        )
     path = CORPUS.joinpath(*parts)
     if not path.exists():
         pytest.skip(f"{path} is not in this copy of the corpus")

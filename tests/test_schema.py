@@ -42,7 +42,8 @@ def test_frame_keeps_values_lists_and_nulls():
     rows = [
         KrbRecord(ts=t0, source="a.pcap", source_kind="pcap", record_no=3, msg_type="AS-REQ",
                   req_etypes=(18, 17, -133), pa_types=(), salts=("EXAMPLE.TESTalice", None, ""),
-                  salt_etypes=(18, 23, 17), fast=False, till=from_datetime(datetime(2037, 9, 13, 2, 48, 5, tzinfo=UTC))),
+                  salt_etypes=(18, 23, 17), fast=False,
+                  till=from_datetime(datetime(2037, 9, 13, 2, 48, 5, tzinfo=UTC))),
         KrbRecord(ts=t0 + 1, source="a.pcap", source_kind="pcap"),
     ]
     df = frame(rows)
