@@ -48,10 +48,11 @@ def _link_keys(x: pl.DataFrame) -> pl.DataFrame:
         "start",
         "server_host",
         "is_event",
+        pl.col("evidence").list.first().alias("ev"),
     )
 
 
-def link_sources(x: pl.DataFrame, offsets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def link_sources(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
     """Pairs (``ev_xid``, ``cap_xid``, ``host``, ``ts``, ``capture_ts``) of an event and its captured exchange.
 
     Keys: phase, client address, error code (or ok/failed for AP) and, for AS, the principal; times within
@@ -70,13 +71,27 @@ def link_sources(x: pl.DataFrame, offsets: pl.DataFrame) -> tuple[pl.DataFrame, 
         .sort("t")
     )
     evs = keys.filter(pl.col("is_event")).select(
-        pl.col("xid").alias("ev_xid"), "phase", "k_host", "k_code", "k_p", "start", pl.col("server_host").alias("host")
+        pl.col("xid").alias("ev_xid"),
+        "phase",
+        "k_host",
+        "k_code",
+        "k_p",
+        "start",
+        pl.col("server_host").alias("host"),
+        "ev",
     )
     empty = pl.DataFrame(
-        schema={"ev_xid": pl.Int64, "cap_xid": pl.Int64, "host": pl.String, "ts": exch_ts(), "capture_ts": exch_ts()}
+        schema={
+            "ev_xid": pl.Int64,
+            "cap_xid": pl.Int64,
+            "host": pl.String,
+            "ts": exch_ts(),
+            "capture_ts": exch_ts(),
+            "ev": pl.String,
+        }
     )
     if caps.height == 0 or evs.height == 0:
-        return empty, empty
+        return empty
     j = evs.sort("start").join_asof(
         caps,
         left_on="start",
@@ -91,9 +106,9 @@ def link_sources(x: pl.DataFrame, offsets: pl.DataFrame) -> tuple[pl.DataFrame, 
         .with_columns((pl.col("start") - pl.col("t")).abs().alias("dist"))
         .sort("dist")
         .unique("cap_xid", keep="first")
-        .select("ev_xid", "cap_xid", "host", pl.col("start").alias("ts"), pl.col("cs").alias("capture_ts"))
+        .select("ev_xid", "cap_xid", "host", pl.col("start").alias("ts"), pl.col("cs").alias("capture_ts"), "ev")
     )
-    return j, j
+    return j
 
 
 def exch_ts() -> pl.DataType:
@@ -143,7 +158,7 @@ def correlate(df: pl.DataFrame) -> Correlation:
     df = exch.assign(exch.prepare(df.select(TIMELINE.names()).cast(dict(TIMELINE))))  # type: ignore[arg-type]
     x = exch.mark_expected(exch.summarise(df), df)
     first_offsets = clocks.estimate(df)
-    pairs, link_rows = link_sources(x, first_offsets)
+    pairs = link_sources(x, first_offsets)
     x = merge_links(x, pairs)
     if pairs.height:
         remap = pairs.select("ev_xid", "cap_xid")
@@ -155,11 +170,18 @@ def correlate(df: pl.DataFrame) -> Correlation:
     x = exch.number(x).with_columns(exch.principal_key().alias("principal"))
     x = att.sessionize(att.link_ap(x))
     attempts = att.attempts(x)
-    offsets = clocks.estimate(df, link_rows)
+    offsets = clocks.estimate(df, pairs)
     df = df.join(x.select("xid", "exchange_id", "attempt_id", "outcome"), on="xid", how="left").with_columns(
         pl.col("outcome").fill_null(pl.lit("context"))
     )
-    facts = features.add(df, x, offsets)
-    timeline = facts.select(CORRELATED.names())
+    facts = features.add(df, x, offsets).sort("row_id")
+    # The timeline keeps each message's own names; only the phase (of an error: its exchange's) and the clock
+    # column come from the correlation. The facts frame fills names from the exchange for the rules.
+    timeline = (
+        df.drop("phase")
+        .join(facts.select("row_id", "phase", "clock_offset_s"), on="row_id", how="left")
+        .sort("row_id")
+        .select(CORRELATED.names())
+    )
     exchanges = x.select(EXCHANGES.names()).cast(dict(EXCHANGES)).sort("exchange_id")  # type: ignore[arg-type]
     return Correlation(timeline, exchanges, attempts, offsets, facts)

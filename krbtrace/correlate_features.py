@@ -146,7 +146,9 @@ def exchange_features(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
     )
     x = x.join(srv, on="server_host", how="left").join(cli, on="client_host", how="left")
     x = x.join(_spn_hints(x), on="service", how="left")
+    answered = x.filter(pl.col("has_rep") | pl.col("has_err"))["server_host"].drop_nulls().unique()
     return x.with_columns(
+        pl.col("server_host").is_in(answered.implode()).alias("server_answered"),
         pl.col("client_host").is_in(spray_hosts.implode()).alias("from_spray_source"),
         pl.col("error_code")
         .replace_strict(ERROR_MEANINGS, default=None, return_dtype=pl.String)
@@ -280,6 +282,7 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         "service_account",
         "app_failed",
         "retry_outcome",
+        "server_answered",
     ]
     xf = f.select(
         *keep,
@@ -290,6 +293,9 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.col("service").alias("x_service"),
         pl.col("error_code").alias("x_error_code"),
         pl.col("transport").alias("x_transport"),
+        pl.col("preauth").alias("x_preauth"),
+        pl.col("client_realm").alias("x_client_realm"),
+        pl.col("service_realm").alias("x_service_realm"),
     )
     out = df.join(xf, on="exchange_id", how="left")
     best = clocks.best_by_host(offsets)
@@ -301,21 +307,73 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.coalesce("x_client_host", "client_host").alias("client_host"),
         pl.coalesce("x_server_host", "server_host").alias("server_host"),
         pl.coalesce("client", "x_client").alias("client"),
+        pl.coalesce("client_realm", "x_client_realm").alias("client_realm"),
+        pl.coalesce("service_realm", "x_service_realm").alias("service_realm"),
         pl.coalesce("service", "x_service").alias("service"),
         writer.replace_strict(by_host, default=None, return_dtype=pl.Float64).alias("clock_offset_s"),
-        pl.col("event_data").str.replace_all(r'[{}"]', "").str.replace_all(",", ", ").alias("event_text"),
+        pl.col("event_data").str.replace_all(r'[{}"]', "").fill_null("").alias("event_text"),
         pl.col("app_failed").fill_null(False),
         pl.col("from_spray_source").fill_null(False),
         pl.col("cross_realm").fill_null(False),
         pl.col("tgs_succeeded").fill_null(False),
         pl.col("spn_hint").fill_null(""),
+        pl.col("server_answered").fill_null(False),
     )
     return out.with_columns(
         _skew_detail().alias("skew_detail"),
         pl.coalesce(pl.col("service_account"), pl.col("tgs_service_account")).alias("account_hint"),
         _status_note().alias("status_note"),
+        pl.coalesce("error_name", "nt_status_name", "app_status").alias("failure"),
+        pl.when(pl.col("from_spray_source"))
+        .then(
+            pl.lit(
+                "This source is also guessing passwords: the KDC checks the time only after the timestamp "
+                "decrypted, so this error means the password it tried was right."
+            )
+        )
+        .otherwise(pl.lit(""))
+        .alias("spray_note"),
+        pl.when(pl.coalesce("service_account", "tgs_service_account").is_not_null())
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("The DC issued the ticket for the account "),
+                    pl.coalesce("service_account", "tgs_service_account"),
+                    pl.lit(" (4769 ServiceName); check that this account really runs the service."),
+                ]
+            )
+        )
+        .otherwise(pl.lit(""))
+        .alias("account_note"),
+        pl.when(pl.coalesce("ticket_kvno", "tgs_kvno").is_not_null())
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("The ticket is encrypted with key version (kvno) "),
+                    pl.coalesce("ticket_kvno", "tgs_kvno").cast(pl.String),
+                    pl.lit("; the service's keytab or password must hold that version."),
+                ]
+            )
+        )
+        .otherwise(pl.lit(""))
+        .alias("kvno_note"),
+        pl.when(pl.col("server_answered"))
+        .then(
+            pl.lit(
+                "The same server answered other requests, so these answers were lost on the way (large UDP "
+                "replies whose IP fragments are dropped are the usual cause) or the capture missed them."
+            )
+        )
+        .otherwise(
+            pl.lit(
+                "The server never answered anything: it is unreachable, a firewall blocks port 88 (or 464), "
+                "or the client uses a wrong KDC address (DNS SRV records, krb5.conf)."
+            )
+        )
+        .alias("unanswered_note"),
         pl.col("e_text")
         .str.to_uppercase()
         .replace_strict(ETEXT_HINTS, default=None, return_dtype=pl.String)
+        .fill_null("")
         .alias("etext_hint"),
     )

@@ -205,7 +205,10 @@ def _fill(template: str, group: pl.DataFrame, extra: dict[str, Any]) -> str:
         if name in extra:
             out.append(_render(extra[name]))
         elif name in group.columns:
-            out.append(_fill_value(group[name].to_list()))
+            values = group[name].to_list()
+            if name.endswith("offset_s"):  # an offset's sign says which way the clock is off
+                values = [None if v is None else f"{v:+.1f}" for v in values]
+            out.append(_fill_value(values))
         else:
             out.append("{" + name + "}")
     return "".join(out)
@@ -308,8 +311,9 @@ def example_frame(specs: list[dict[str, Any]], base_us: int = 1_700_000_000_000_
             row.setdefault("record_no", len(records) + 1)
             if row.get("msg_type") is not None:
                 row.setdefault("carrier", "kdc")
-                row.setdefault("transport", "tcp")
                 row.setdefault("phase", MSG_PHASE.get(row["msg_type"]))
+            if row.get("carrier") is not None:
+                row.setdefault("transport", "tcp")
             if row.get("error_code") is not None:
                 row.setdefault("error_name", error_name(row["error_code"]))
             for k, v in row.items():

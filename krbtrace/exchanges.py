@@ -68,6 +68,9 @@ def prepare(df: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("req"))
         .when(is_ans)
         .then(pl.lit("ans"))
+        # A carrier's own answer without a Kerberos token (SMB STATUS_LOGON_FAILURE, HTTP 401) answers the AP-REQ.
+        .when(pl.col("msg_type").is_null() & pl.col("carrier").is_not_null() & pl.col("app_status").is_not_null())
+        .then(pl.lit("ans"))
         .otherwise(pl.lit(None, pl.String))
     )
     answer = pl.col("role") == "ans"
