@@ -76,7 +76,13 @@ def sessionize(x: pl.DataFrame) -> pl.DataFrame:
     prev_phase = pl.col("phase").shift(1).over(host)
     prev_outcome = pl.col("outcome").shift(1).over(host)
     prev_princ = pl.col("principal").shift(1).over(host)
-    retry_after_step = (prev_phase == "AS") & (prev_outcome == "expected") & prev_princ.eq_missing(pl.col("principal"))
+    # The pre-authenticated AS-REQ after PREAUTH_REQUIRED, the TCP retry after RESPONSE_TOO_BIG and a client's new
+    # try after no answer all continue the same logon.
+    retry_after_step = (
+        (prev_phase == "AS")
+        & prev_outcome.is_in(["expected", "unanswered"])
+        & prev_princ.eq_missing(pl.col("principal"))
+    )
     new = (
         prev_start.is_null()
         | ((pl.col("start") - prev_start) > pl.duration(seconds=GAP_S))
