@@ -132,12 +132,11 @@ def merge_links(x: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     x = x.filter(~pl.col("xid").is_in(pairs["ev_xid"].implode())).join(
         ev, left_on="xid", right_on="cap_xid", how="left"
     )
+    linked = pl.col("e_sources").is_not_null()
     return x.with_columns(
-        pl.concat_list("sources", pl.col("e_sources").fill_null(pl.lit([], pl.List(pl.String))))
-        .list.unique()
-        .list.sort(),
-        pl.concat_list("row_ids", pl.col("e_rows").fill_null(pl.lit([], pl.List(pl.Int64)))).list.sort(),
-        pl.concat_list("evidence", pl.col("e_ev").fill_null(pl.lit([], pl.List(pl.String)))),
+        pl.when(linked).then(pl.concat_list("sources", "e_sources").list.unique().list.sort()).otherwise("sources"),
+        pl.when(linked).then(pl.concat_list("row_ids", "e_rows").list.sort()).otherwise("row_ids"),
+        pl.when(linked).then(pl.concat_list("evidence", "e_ev")).otherwise("evidence"),
         pl.coalesce("client", "e_client").alias("client"),
         pl.coalesce("client_realm", "e_realm").alias("client_realm"),
         # 4769 names the account that owns the SPN: the account hint for AP-phase diagnoses.

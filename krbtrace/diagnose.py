@@ -31,6 +31,7 @@ import yaml
 
 from parsers.record import KrbRecord
 
+from . import correlate_notes as notes
 from .clocks import evidence_expr
 from .schema import FINDINGS
 
@@ -272,7 +273,7 @@ def diagnose(facts: pl.DataFrame, rules: tuple[Rule, ...] | None = None) -> pl.D
             continue
         if not rule.fallback:
             claimed.append(rows.select(key.alias("k"))["k"])
-        found.extend(_findings(rule, rows))
+        found.extend(_findings(rule, notes.add(rows)))
     if not found:
         return FINDINGS.to_frame()
     df = pl.DataFrame(found, schema=FINDINGS)
