@@ -122,18 +122,27 @@ def exchange_features(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: Contract columns the facts frame fills from the exchange; the raw values stay in ``raw_<name>``.
+FILLED: Final = ("phase", "client", "client_realm", "service", "service_realm")
+
+
 def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
-    """The facts frame: correlated rows (``df``) with the exchange features and per-row clock columns."""
+    """The facts frame: rows of ``df`` (with ``xid``) joined once with their exchange's ids and features.
+
+    Adds ``exchange_id``, ``attempt_id``, ``outcome`` (``context`` for rows outside any exchange),
+    ``clock_offset_s`` and the feature columns; keeps the row order of ``df``.
+    """
     stime = (
-        df.filter(
-            (pl.col("msg_type") == "KRB-ERROR") & pl.col("stime").is_not_null() & pl.col("exchange_id").is_not_null()
-        )
-        .group_by("exchange_id")
+        df.filter((pl.col("msg_type") == "KRB-ERROR") & pl.col("stime").is_not_null() & pl.col("xid").is_not_null())
+        .group_by("xid")
         .agg(((pl.col("stime") - pl.col("ts")).dt.total_microseconds() / 1e6).first().alias("stime_offset_s"))
     )
-    f = exchange_features(x, offsets).join(stime, on="exchange_id", how="left")
+    f = exchange_features(x, offsets).join(stime, on="xid", how="left")
     keep = [
+        "xid",
         "exchange_id",
+        "attempt_id",
+        "outcome",
         "fail_kind",
         "burst_accounts",
         "burst_failures",
@@ -168,12 +177,13 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.col("client_realm").alias("x_client_realm"),
         pl.col("service_realm").alias("x_service_realm"),
     )
-    out = df.join(xf, on="exchange_id", how="left")
+    out = df.join(xf, on="xid", how="left", maintain_order="left")
     best = clocks.best_by_host(offsets)
     by_host = dict(zip(best["host"].to_list(), best["offset_s"].to_list(), strict=True))
     is_event = pl.col("event_id").is_not_null()
     writer = pl.when(is_event).then(pl.col("host")).otherwise(pl.col("src_ip"))
-    out = out.with_columns(
+    out = out.with_columns(*[pl.col(c).alias(f"raw_{c}") for c in FILLED]).with_columns(
+        pl.col("outcome").fill_null(pl.lit("context")),
         pl.coalesce("phase", "x_phase").alias("phase"),
         pl.coalesce("x_client_host", "client_host").alias("client_host"),
         pl.coalesce("x_server_host", "server_host").alias("server_host"),

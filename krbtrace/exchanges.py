@@ -117,7 +117,7 @@ def assign(df: pl.DataFrame) -> pl.DataFrame:
     events = df.filter(pl.col("role") == "event").select(
         "row_id", (pl.int_range(pl.len(), dtype=pl.Int64) + offset).alias("xid")
     )
-    return df.join(pl.concat([ids, events]), on="row_id", how="left")
+    return df.join(pl.concat([ids, events]), on="row_id", how="left", maintain_order="left")
 
 
 def summarise(df: pl.DataFrame) -> pl.DataFrame:
