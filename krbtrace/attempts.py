@@ -70,7 +70,8 @@ def link_ap(x: pl.DataFrame) -> pl.DataFrame:
 
 def sessionize(x: pl.DataFrame) -> pl.DataFrame:
     """Add ``attempt_id`` to the exchange frame (columns of ``exchanges.summarise`` plus ``exchange_id``)."""
-    x = x.sort(["client_host", "start", "exchange_id"], nulls_last=True)
+    # A hash of the host groups its exchanges as well as the text does, and sorts several times faster.
+    x = x.sort([pl.col("client_host").hash(), "start", "exchange_id"])
     same = pl.col("client_host").eq_missing(pl.col("client_host").shift(1)).fill_null(False)
 
     def prev(col: str) -> pl.Expr:

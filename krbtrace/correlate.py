@@ -129,19 +129,21 @@ def merge_links(x: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         pl.col("client_realm").alias("e_realm"),
         pl.col("service").alias("e_service"),
     )
-    x = x.filter(~pl.col("xid").is_in(pairs["ev_xid"].implode())).join(
-        ev, left_on="xid", right_on="cap_xid", how="left"
-    )
-    linked = pl.col("e_sources").is_not_null()
-    return x.with_columns(
-        pl.when(linked).then(pl.concat_list("sources", "e_sources").list.unique().list.sort()).otherwise("sources"),
-        pl.when(linked).then(pl.concat_list("row_ids", "e_rows").list.sort()).otherwise("row_ids"),
-        pl.when(linked).then(pl.concat_list("evidence", "e_ev")).otherwise("evidence"),
+    x = x.filter(~pl.col("xid").is_in(pairs["ev_xid"].implode()))
+    # Only the few linked exchanges change: update them apart and put them back.
+    is_linked = pl.col("xid").is_in(pairs["cap_xid"].implode())
+    linked = x.filter(is_linked).join(ev, left_on="xid", right_on="cap_xid", how="left")
+    linked = linked.with_columns(
+        pl.concat_list("sources", "e_sources").list.unique().list.sort().alias("sources"),
+        pl.concat_list("row_ids", "e_rows").list.sort().alias("row_ids"),
+        pl.concat_list("evidence", "e_ev").alias("evidence"),
         pl.coalesce("client", "e_client").alias("client"),
         pl.coalesce("client_realm", "e_realm").alias("client_realm"),
         # 4769 names the account that owns the SPN: the account hint for AP-phase diagnoses.
         pl.when(pl.col("phase") == "TGS").then(pl.col("e_service")).alias("service_account"),
     ).drop("e_sources", "e_rows", "e_ev", "e_client", "e_realm", "e_service")
+    rest = x.filter(~is_linked).with_columns(pl.lit(None, pl.String).alias("service_account"))
+    return pl.concat([rest, linked.select(rest.columns)])
 
 
 def correlate(df: pl.DataFrame) -> Correlation:

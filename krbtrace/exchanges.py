@@ -91,7 +91,10 @@ def prepare(df: pl.DataFrame) -> pl.DataFrame:
 
 def _conversation_ids(msgs: pl.DataFrame) -> pl.DataFrame:
     """``xid`` for capture rows (role req/ans): a new exchange at each request that is not a retransmission."""
-    msgs = msgs.sort([*_CONV, "row_id"], nulls_last=True)
+    # Sorting on a 64-bit hash of the six conversation keys groups each conversation (several times faster than
+    # sorting the text columns); the neighbour test below still compares the real keys, so a hash collision
+    # could only split a conversation, never merge two.
+    msgs = msgs.with_columns(pl.struct(_CONV).hash().alias("_conv")).sort(["_conv", "row_id"])
     # Sorted by conversation, "the previous row of my conversation" is the previous row when the keys agree;
     # comparing neighbours is much cheaper than a window over six key columns.
     same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift(1)) for c in _CONV]).fill_null(False)
@@ -117,7 +120,12 @@ def assign(df: pl.DataFrame) -> pl.DataFrame:
     events = df.filter(pl.col("role") == "event").select(
         "row_id", (pl.int_range(pl.len(), dtype=pl.Int64) + offset).alias("xid")
     )
-    return df.join(pl.concat([ids, events]), on="row_id", how="left", maintain_order="left")
+    both = pl.concat([ids, events])
+    # row_id is the row's position, so the ids can be scattered into place instead of joined.
+    xid = pl.select(pl.repeat(None, df.height, dtype=pl.Int64).alias("xid")).to_series()
+    if both.height:
+        xid = xid.scatter(both["row_id"], both["xid"])
+    return df.with_columns(xid)
 
 
 def summarise(df: pl.DataFrame) -> pl.DataFrame:
