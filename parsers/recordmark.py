@@ -106,7 +106,7 @@ class RecordMarkFlow:
     def gap(self, to_server: bool) -> None:
         """Bytes were lost in that direction: drop the partial record and look for the next record start."""
         side = self.sides[0 if to_server else 1]
-        side.skipped += len(side.buf)
+        side.skipped = 0  # the partial record before the gap is the gap's loss, already counted by the caller
         side.buf.clear()
         side.synced = False
 
