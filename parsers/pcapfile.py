@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import logging
 import struct
+import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Final
 
@@ -92,7 +93,7 @@ def iter_frames(
 def _read(fh: BinaryIO, n: int) -> bytes:
     try:
         return fh.read(n)
-    except (OSError, EOFError) as exc:  # damaged gzip stream
+    except (OSError, EOFError, zlib.error) as exc:  # damaged gzip stream
         raise MalformedFile(f"unreadable capture: {exc}") from exc
 
 
@@ -149,9 +150,10 @@ def _pcap(
 
 
 def _read_more(fh: BinaryIO, report: ParseReport, need: int) -> bytes:
+    # read1: a damaged gzip stream still yields what precedes the damage (read() would drop the whole call's data)
     try:
-        return fh.read(max(_CHUNK, need))
-    except (OSError, EOFError) as exc:
+        return fh.read1(max(_CHUNK, need))  # type: ignore[attr-defined]
+    except (OSError, EOFError, zlib.error) as exc:
         report.add("truncated_file", None, f"damaged compressed stream: {exc}")
         return b""
 
