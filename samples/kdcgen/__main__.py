@@ -23,7 +23,7 @@ from types import FrameType
 from typing import Final
 
 from . import manifest
-from .capture import Capture
+from .capture import Capture, stop_all
 from .realm import Realm
 from .scenarios import Client, Scenario, select
 
@@ -37,14 +37,18 @@ TOTAL_TIMEOUT: Final = 420
 NETNS_ENV: Final = "KDCGEN_IN_NETNS"
 
 
-class Timeout(Exception):
-    """The whole run took longer than TOTAL_TIMEOUT."""
+class Interrupted(Exception):
+    """SIGTERM/SIGINT/SIGHUP, or the whole run took longer than TOTAL_TIMEOUT (SIGALRM)."""
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    # One interruption is enough: later signals must not break the cleanup that this one starts.
+    signal.alarm(0)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     if signum == signal.SIGALRM:
-        raise Timeout(f"the generator took more than {TOTAL_TIMEOUT} s")
-    raise SystemExit(128 + signum)
+        raise Interrupted(f"the generator took more than {TOTAL_TIMEOUT} s")
+    raise Interrupted(f"stopped by signal {signal.Signals(signum).name}")
 
 
 def _enter_netns(argv: list[str]) -> None:
@@ -117,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.no_netns:
         _enter_netns(argv)
-    signal.signal(signal.SIGTERM, _on_signal)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
     signal.signal(signal.SIGALRM, _on_signal)
     signal.alarm(TOTAL_TIMEOUT)
     work = Path(tempfile.mkdtemp(prefix="kdcgen-"))
@@ -143,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         signal.alarm(0)
+        stop_all()
         if args.keep:
             print(f"kdcgen: kept {work}", file=sys.stderr)
         else:

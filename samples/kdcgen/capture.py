@@ -24,6 +24,27 @@ class CaptureError(RuntimeError):
     """tcpdump did not start or did not write its file."""
 
 
+#: Every tcpdump still running, so an interrupted run (signal, timeout) can stop them all from its finally block.
+_LIVE: set[subprocess.Popen[bytes]] = set()
+
+
+def stop_all() -> None:
+    """Stop every tcpdump this process started and has not stopped yet."""
+    for proc in list(_LIVE):
+        _terminate(proc)
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    _LIVE.discard(proc)
+
+
 class Capture:
     """``with Capture(path, workdir): ...`` captures loopback traffic into ``path`` for the block's duration."""
 
@@ -40,6 +61,7 @@ class Capture:
                  "-w", str(self.path), FILTER],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
             )  # fmt: skip
+        _LIVE.add(self.proc)
         deadline = time.monotonic() + START_TIMEOUT
         while b"listening on" not in self.err.read_bytes():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -65,13 +87,6 @@ class Capture:
             last = size
 
     def _kill(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        if self.proc is not None:
+            _terminate(self.proc)
         self.proc = None
