@@ -80,6 +80,7 @@ HEX_FIELDS: Final = frozenset(
 NULL_SID: Final = "S-1-0-0"
 _HEX_RE: Final = re.compile(r"0[xX][0-9a-fA-F]+")
 _GUID_RE: Final = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
+_KERBEROS_TIME_RE: Final = re.compile(r"(\d{1,2}):(\d\d):(\d\d)(?:\.(\d+))? (\d{1,2})/(\d{1,2})/(\d{4}) Z")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -169,6 +170,10 @@ def parse_time(value: Any) -> int | None:
     s = text(value)
     if s is None:
         return None
+    m = _KERBEROS_TIME_RE.fullmatch(s)
+    if m:  # Security-Kerberos 3 ClientTime / ServerTime: "14:31:27.0000 7/30/2019 Z"
+        hh, mi, ss, frac, mo, dd, yy = m.groups()
+        s = f"{yy}-{int(mo):02d}-{int(dd):02d}T{int(hh):02d}:{mi}:{ss}.{frac or '0'}Z"
     s = s.replace(" ", "T", 1)
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
