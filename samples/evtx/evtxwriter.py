@@ -284,6 +284,8 @@ class EvtxWriter:
         self._chunks = 0
         self.next_id = first_record_id
         self.records = 0
+        #: (record id, chunk index, offset in the chunk, size) of every record written, for damage tests
+        self.placed: list[tuple[int, int, int, int]] = []
 
     def __enter__(self) -> EvtxWriter:
         return self
@@ -354,6 +356,7 @@ class EvtxWriter:
             ch.first_id = record_id
         ch.last_id = record_id
         ch.last_offset = start
+        self.placed.append((record_id, self._chunks, start, size))
         return True
 
     def _flush(self) -> None:
