@@ -82,6 +82,9 @@ class Layout:
     size: int
     padded_size: int
     chunks: list[Chunk] = field(default_factory=list)
+    #: identifiers of records the end of the file cuts through: a backend may still render them from the zero
+    #: filling, but they are not intact, so they are dropped (and counted missing)
+    cut: frozenset[int] = frozenset()
 
     @property
     def truncated(self) -> bool:
@@ -129,7 +132,22 @@ def scan(path: str, report: ParseReport) -> Layout:
                 report.add("evtx_checksum_error", f"chunk {index}", "chunk CRC32 mismatch")
             declared = 0 < first <= last and last - first < MAX_RECORDS_PER_CHUNK
             layout.chunks.append(Chunk(offset, first, last, declared))
+            if len(chunk) < CHUNK_SIZE:
+                layout.cut = _cut_records(chunk)
     return layout
+
+
+def _cut_records(chunk: bytes) -> frozenset[int]:
+    """Identifiers of the records of a cut-short chunk that extend past its end (walking the size fields)."""
+    pos = 512
+    while pos + 24 <= len(chunk) and chunk[pos : pos + 4] == b"**\x00\x00":
+        size, record_id = struct.unpack_from("<IQ", chunk, pos + 4)
+        if size < 28:
+            break
+        if pos + size > len(chunk):
+            return frozenset({record_id})
+        pos += size
+    return frozenset()
 
 
 def _count_missing(layout: Layout, report: ParseReport) -> None:
@@ -234,8 +252,10 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
                 # already counted by scan() (chunk slots) or as missing records; keep the backend's words
                 log.debug("%s: evtx: %s", source, exc)
                 continue
-            report.units += 1
             record_id = rec["event_record_id"]
+            if record_id in layout.cut:
+                continue
+            report.units += 1
             tally.see(record_id)
             data = rec["data"]
             if search(data, 0, _PREFILTER_HEAD) is None:
@@ -269,6 +289,8 @@ def _read_python(path: str, report: ParseReport, layout: Layout, tally: _Tally) 
                         record_id = record.record_num()
                     except Exception as exc:  # python-evtx raises many types on bad BinXML
                         log.debug("%s: python-evtx record at %d: %r", source, record.offset(), exc)
+                        continue
+                    if record_id in layout.cut:
                         continue
                     report.units += 1
                     tally.see(record_id)
