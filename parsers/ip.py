@@ -101,6 +101,8 @@ def prefilter_for(linktype: int, all_tcp: bool = False) -> Prefilter | None:
                 return keep_ip(buf, off, end, 6)
             return False
 
+        keep_ethernet.ethernet_ports = ports  # type: ignore[attr-defined]  # lets pcapfile fuse the common case
+        keep_ethernet.tcp_always = all_tcp  # type: ignore[attr-defined]
         return keep_ethernet
     if linktype in (101, 12, 14, 228, 229):
 

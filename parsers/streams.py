@@ -235,26 +235,29 @@ class FlowTable:
         the hole (``ts``/``frame_no``) completes what they complete; with ``ts`` None each segment's own frame."""
         handler = flow.handler
         assert handler is not None
-        while d.pending:
+        pending = d.pending
+        while pending:
             nxt = d.next_seq
             assert nxt is not None
-            best: tuple[int, int] | None = None  # (distance behind next_seq, seq) of a segment reaching past it
-            for s, (data, _ts, _no) in list(d.pending.items()):
-                rel = (s - nxt) % _MOD
-                if rel == 0:
-                    best = (0, s)
-                    break
-                if rel >= _HALF:
-                    behind = _MOD - rel
-                    if behind >= len(data):
-                        del d.pending[s]
-                        d.pending_bytes -= len(data)
-                    elif best is None or behind < best[0]:
-                        best = (behind, s)
-            if best is None:
-                return
-            behind, s = best
-            data, seg_ts, seg_no = d.pending.pop(s)
+            behind = 0
+            item = pending.pop(nxt, None)  # the usual case: a segment starts exactly where the stream stands
+            if item is None:
+                # otherwise one that starts behind and reaches past it (an overlap); drop those wholly behind
+                best: tuple[int, int] | None = None
+                for s, (data, _ts, _no) in list(pending.items()):
+                    rel = (s - nxt) % _MOD
+                    if rel >= _HALF:
+                        back = _MOD - rel
+                        if back >= len(data):
+                            del pending[s]
+                            d.pending_bytes -= len(data)
+                        elif best is None or back < best[0]:
+                            best = (back, s)
+                if best is None:
+                    return
+                behind = best[0]
+                item = pending.pop(best[1])
+            data, seg_ts, seg_no = item
             d.pending_bytes -= len(data)
             chunk = data[behind:]
             d.next_seq = (nxt + len(chunk)) % _MOD
