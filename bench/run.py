@@ -41,6 +41,17 @@ print(n, r.units, dict(r.issues))
 """
 
 
+def _top_level(types: str) -> int:
+    """Top-level messages of a TShark msg_type cell: an AP-REQ (14) right after an AS/TGS-REQ is its PA-TGS-REQ."""
+    n = 0
+    prev = ""
+    for t in types.split(","):
+        if not (t == "14" and prev in ("10", "12")):
+            n += 1
+        prev = t
+    return n
+
+
 def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
     """(wall s, cpu s, peak RSS MiB, stdout) of one child process."""
     with tempfile.TemporaryFile() as out:
@@ -95,8 +106,7 @@ def main() -> None:
             for f in fields:
                 cmd += ["-e", f]
             wall, cpu, rss, text = best(cmd, args.repeat)
-            lines = [ln for ln in text.splitlines() if ln]
-            msgs = sum(len(ln.split("\t")[1].split(",")) for ln in lines)
+            msgs = sum(_top_level(ln.split("\t")[1]) for ln in text.splitlines() if ln)
             results["tshark"] = (wall, cpu, rss, msgs, packets)
         for tool, (wall, cpu, rss, msgs, pk) in results.items():
             print(f"  {tool:<18}{wall:>8.2f}{cpu:>8.2f}{pk / cpu:>11,.0f}{msgs / cpu:>9,.0f}{rss:>9}  {msgs}")

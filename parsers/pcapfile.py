@@ -86,6 +86,8 @@ def iter_frames(
     if kind is None:
         raise UnsupportedFormat("not a pcap or pcapng file")
     if kind == "pcap":
+        if len(head) < 24:
+            raise MalformedFile(f"pcap file header cut short ({len(head)} of 24 octets)")
         return _pcap(fh, head, report, keep_for)
     return _pcapng(fh, head, report, keep_for)
 
@@ -100,8 +102,6 @@ def _read(fh: BinaryIO, n: int) -> bytes:
 def _pcap(
     fh: BinaryIO, head: bytes, report: ParseReport, keep_for: Callable[[int], Prefilter | None]
 ) -> Iterator[Frame]:
-    if len(head) < 24:
-        raise MalformedFile(f"pcap file header cut short ({len(head)} of 24 octets)")
     endian, nano = PCAP_MAGICS[head[:4]]
     (network,) = struct.unpack_from(endian + "I", head, 20)
     linktype = network & 0xFFFF  # the upper bits carry FCS information (pcap draft §4)

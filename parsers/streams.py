@@ -155,6 +155,11 @@ class FlowTable:
                 self._evict()
             flows[key] = flow
         elif flow.closed < 0:
+            # a flow no carrier wanted: forget it once it is over, so a long capture keeps few of them
+            if flags & RST or (flags & FIN and flow.closed == -2):
+                del flows[key]
+            elif flags & FIN:
+                flow.closed = -2
             return _NONE
         from_client = (src, sport) == flow.client
         d = flow.dirs[0 if from_client else 1]
@@ -167,7 +172,7 @@ class FlowTable:
             if flow.handler is None:
                 handler = self.decide(flow, payload, from_client)
                 if handler is None:
-                    flow.closed = -1  # not a carrier: remember the flow and skip it cheaply
+                    flow.closed = -1  # not a carrier: remember the flow and skip it cheaply (-2 after one FIN)
                     flow.dirs = ()
                     return _NONE
                 flow.handler = handler
