@@ -18,7 +18,9 @@ cannot read). A file that is not usable at all raises :class:`~parsers.errors.Ma
 from __future__ import annotations
 
 import gzip
+import io
 import logging
+import mmap
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -110,15 +112,20 @@ def _pcap(
     lengths = struct.Struct(endian + "8xII").unpack_from
     stamp = struct.Struct(endian + "II").unpack_from
     frame_no = 0
-    buf = b""
+    buf: bytes | mmap.mmap = b""
     pos = n = 0
     fused = _fused_ethernet(keep, endian, nano, stamp) if linktype == 1 else None
+    mapped = _map(fh)
+    if mapped is not None:
+        buf, n, pos = mapped, len(mapped), 24
+    window = n if mapped is None else _WINDOW
+    released = 0
     try:
         if keep is None:
             keep = _never
         while True:
             if n - pos < 16:
-                more = _read_more(fh, report, 0)
+                more = b"" if mapped is not None else _read_more(fh, report, 0)
                 if not more:
                     if n - pos:
                         report.add("truncated_file", frame_no + 1, f"{n - pos} octets of a record header")
@@ -133,7 +140,7 @@ def _pcap(
                 if incl > MAX_FRAME:
                     report.add("bad_record_length", frame_no + 1, f"record of {incl} octets; the rest is unreadable")
                     return
-                more = _read_more(fh, report, end - n)
+                more = b"" if mapped is not None else _read_more(fh, report, end - n)
                 if not more:
                     report.add("truncated_file", frame_no + 1, f"{n - pos - 16} of {incl} octets")
                     return
@@ -148,13 +155,20 @@ def _pcap(
             pos = end
             if fused is not None and n - pos >= _FUSED_SPAN:
                 # the bulk of the file: the fused loop runs until it meets the end of the window
-                for item in fused(buf, pos, n, frame_no):
+                for item in fused(buf, pos, min(n, pos + window), frame_no):
                     if type(item) is int:
                         pos, frame_no = item >> 32, item & 0xFFFFFFFF
                         break
                     frame_no = item[0]
                     yield item
+            if mapped is not None and pos - released >= _WINDOW:
+                # give the pages already read back, so the resident size stays flat however large the file
+                upto = pos - pos % mmap.PAGESIZE
+                mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                released = upto
     finally:
+        if mapped is not None:
+            mapped.close()
         report.units += frame_no
         if keep is _never and frame_no:
             report.add("unsupported_link_type", None, f"link type {linktype}", n=frame_no)
@@ -205,6 +219,20 @@ def _fused_ethernet(
         yield pos << 32 | frame_no
 
     return fused
+
+
+#: How much of a memory-mapped file is walked before the pages behind are released.
+_WINDOW: Final = 8 << 20
+
+
+def _map(fh: BinaryIO) -> mmap.mmap | None:
+    """The whole file memory-mapped, when it is a plain file on disk (no read calls, no copies); else None."""
+    if not isinstance(fh, io.BufferedReader) or not hasattr(mmap, "MADV_DONTNEED"):
+        return None
+    try:
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # empty file, a pipe, a file system without mmap
+        return None
 
 
 def _never(buf: bytes, start: int, end: int) -> bool:
