@@ -204,11 +204,26 @@ def entry(name: str, title: str, facts: str, reading: Reading) -> dict[str, str]
     }
 
 
+class ManifestError(ValueError):
+    """The manifest file is not in the format :func:`dump` writes."""
+
+
 def load(path: Path) -> dict[str, dict[str, str]]:
-    """The manifest's entries by scenario name (the pcap file's stem)."""
-    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    rows = csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
-    return {Path(r["pcap"]).stem: r for r in rows}
+    """The manifest's entries by scenario name (the pcap file's stem); raises :class:`ManifestError` on a
+    missing header, a line with the wrong number of columns or a repeated capture."""
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line and not line.startswith("#")]
+    if not lines or tuple(lines[0].split("\t")) != COLUMNS:
+        raise ManifestError(f"{path}: the first non-comment line must be the header {' '.join(COLUMNS)}")
+    out: dict[str, dict[str, str]] = {}
+    for n, line in enumerate(lines[1:], 2):
+        cells = line.split("\t")
+        if len(cells) != len(COLUMNS) or not cells[0].endswith(".pcap"):
+            raise ManifestError(f"{path}: data line {n} has {len(cells)} columns, not {len(COLUMNS)}: {line[:80]!r}")
+        name = Path(cells[0]).stem
+        if name in out:
+            raise ManifestError(f"{path}: {cells[0]} listed twice")
+        out[name] = dict(zip(COLUMNS, cells, strict=True))
+    return out
 
 
 def dump(entries: dict[str, dict[str, str]]) -> str:
