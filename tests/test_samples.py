@@ -145,6 +145,10 @@ def test_facts() -> None:
     # A name's components must be consecutive: EXAMPLE.TEST/HTTP spans two principals but is not one.
     assert manifest.check_facts("service=web/krbtgt", r) == ["fact service=web/krbtgt does not hold"]
     assert manifest.check_facts("transport=tcp", r) == ["fact transport=tcp does not hold"]
+    r.values["kerberos.padata_type"] = ["150", "149", "19"]
+    r.values["kerberos.kdc_options"] = ["40000010"]
+    assert manifest.check_facts("nopadata=2 padata=19 kdc_options=40000010", r) == []
+    assert len(manifest.check_facts("nopadata=19 padata=2 kdc_options=40800002", r)) == 3
 
 
 @needs_tshark

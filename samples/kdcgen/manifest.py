@@ -27,7 +27,8 @@ KPASSWD_PORT: Final = 464
 FIELDS: Final = (
     "frame.number", "ip.src", "ipv6.src", "udp.srcport", "udp.dstport", "tcp.srcport", "tcp.dstport",
     "kerberos.msg_type", "kerberos.error_code", "kerberos.CNameString", "kerberos.SNameString", "kerberos.realm",
-    "kerberos.etype", "kerberos.padata_type", "udp.payload", "http.response.code", "http.request.method",
+    "kerberos.etype", "kerberos.padata_type", "kerberos.kdc_options", "udp.payload", "http.response.code",
+    "http.request.method",
 )  # fmt: skip
 COLUMNS: Final = ("pcap", "sequence", "transport", "carrier", "frames", "facts", "title")
 HEADER: Final = (
@@ -145,7 +146,7 @@ def read_pcap(pcap: Path) -> Reading:
         carrier = "http" if http else "kpasswd" if kpasswd else "kdc"
         reading.messages.append(Message(int(row["frame.number"]), token, "udp" if udp else "tcp", ip, carrier))
         for f in ("kerberos.CNameString", "kerberos.SNameString", "kerberos.realm", "kerberos.etype",
-                  "kerberos.padata_type"):  # fmt: skip
+                  "kerberos.padata_type", "kerberos.kdc_options"):  # fmt: skip
             reading.values.setdefault(f, []).extend(v for v in row[f].split("|") if v)
     return reading
 
@@ -158,7 +159,13 @@ def _has_run(values: list[str], parts: list[str]) -> bool:
 
 
 def check_facts(facts: str, reading: Reading) -> list[str]:
-    """Each ``key=value`` fact against TShark's fields; returns the ones that do not hold."""
+    """Each ``key=value`` fact against TShark's fields; returns the ones that do not hold.
+
+    ``client``/``realm``/``etype``/``padata``/``kdc_options`` (hex): some message carries that value;
+    ``service``: some PrincipalName is that name; ``nopadata``: no message carries that PA-DATA type;
+    ``transport``: the set of transports. Other keys (``etypes``, ``ip``, ``http``) are compared by
+    :func:`compare`.
+    """
     bad = []
     v = reading.values
     for item in facts.split():
@@ -173,6 +180,10 @@ def check_facts(facts: str, reading: Reading) -> list[str]:
             ok = want in v.get("kerberos.etype", [])
         elif key == "padata":
             ok = want in v.get("kerberos.padata_type", [])
+        elif key == "nopadata":
+            ok = want not in v.get("kerberos.padata_type", [])
+        elif key == "kdc_options":
+            ok = want in v.get("kerberos.kdc_options", [])
         elif key == "transport":
             ok = sorted(set(reading.transport.split())) == sorted(want.split(","))
         else:

@@ -318,12 +318,13 @@ class Realm:
                 proc.kill()
                 proc.wait(timeout=5)
 
-    def make_keytab(self, name: str, principal: str, kvno: int, password: str) -> None:
-        """A keytab holding one aes256 key derived from ``password`` (ktutil, password on stdin)."""
-        script = (
-            f"addent -password -p {principal}@{REALM} -k {kvno} -e aes256-cts-hmac-sha1-96\n{password}\n"
-            f"wkt {self.run / name}\nq\n"
-        )
+    def make_keytab(self, name: str, entries: list[tuple[str, int, str, str]], base: str | None = None) -> None:
+        """Write keytab ``name`` from ``base`` (a keytab in the run folder, optional) plus one key per
+        (principal, kvno, enctype, password), derived with the principal's default salt (ktutil, stdin)."""
+        script = f"rkt {self.run / base}\n" if base else ""
+        for principal, kvno, enctype, password in entries:
+            script += f"addent -password -p {principal}@{REALM} -k {kvno} -e {enctype}\n{password}\n"
+        script += f"wkt {self.run / name}\nq\n"
         proc = subprocess.run(
             ["ktutil"], input=script.encode(), env=self.kdc_env(KDCS[0]), capture_output=True, timeout=30, check=False
         )
@@ -331,4 +332,13 @@ class Realm:
             raise RealmError(f"ktutil failed: {proc.stderr.decode(errors='replace').strip()}")
 
     def export_keytab(self, dest: Path) -> None:
-        shutil.copyfile(self.run / "all.keytab", dest)
+        """The decryption keytab: every key of the realm, plus the keys two scenarios create later (kvno 2 of
+        HTTP/web after the rotation, of pwexpired after the kpasswd change), so a partial run (``--only``)
+        writes the same keys as a full one."""
+        later = [
+            (principal, 2, enctype, password)
+            for principal, password in (("HTTP/web.example.test", ROTATED_HTTP_PASSWORD), ("pwexpired", NEW_PASSWORD))
+            for enctype in ("aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96", "arcfour-hmac")
+        ]
+        self.make_keytab("export.keytab", later, base="all.keytab")
+        shutil.copyfile(self.run / "export.keytab", dest)
