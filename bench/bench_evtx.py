@@ -44,7 +44,7 @@ def build(path: Path, size_mb: int, share: float) -> int:
     story = make_samples.security_story()
     wanted = {row["record_no"] for row in story.expect}
     kerberos = [ev for ev in story.events if ev.record_id in wanted]
-    noise_logon = [ev for ev in story.events if ev.event_id == 4624 and ev.record_id not in wanted][0]
+    noise_logon = next(ev for ev in story.events if ev.event_id == 4624 and ev.record_id not in wanted)
     noise = [
         noise_logon,
         *[ev for ev in story.events if ev.event_id in (4634, 4672)],
