@@ -40,7 +40,15 @@ from typing import Any, Final
 import orjson
 
 from .errors import MalformedFile, UnsupportedFormat
-from .eventmap import _CONTROL_RE, LOGON_EVENTS, SECURITY_EVENTS, to_record
+from .eventmap import (
+    _CONTROL_RE,
+    LOGON_EVENTS,
+    SECURITY,
+    SECURITY_EVENTS,
+    SYSTEM_PROVIDERS,
+    canonical_provider,
+    to_record,
+)
 from .eventparse import event_from_json, event_from_xml
 from .record import KrbRecord, ParseReport
 
@@ -58,29 +66,52 @@ BACKENDS: Final = ("evtx", "python-evtx")
 _PREFILTER_HEAD: Final = 640
 _SECURITY_IDS: Final = frozenset(str(i) for i in SECURITY_EVENTS)
 _LOGON_IDS: Final = frozenset(str(i) for i in LOGON_EVENTS)
+_JSON_PREFIX: Final = (
+    '{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},'
+    '"System":{"Provider":{"#attributes":{"Name":"'
+)
+_JSON_PREFIX_LEN: Final = len(_JSON_PREFIX)
+_JSON_PREFIX_TAIL: Final = _JSON_PREFIX[-40:]
+_SECURITY_QUOTED: Final = SECURITY + '"'
+_SECURITY_END: Final = _JSON_PREFIX_LEN + len(_SECURITY_QUOTED)
 
 
 def _wanted(data: str) -> bool:
     """Whether a record's JSON may hold an event :func:`parsers.eventmap.is_kerberos` keeps (a superset).
 
-    Bounded substring searches instead of a regular expression or slicing: this runs on every record of the log
-    and has to cost less than the Rust parser's own work per record. The provider name comes before EventID in
-    the JSON; logons (4624/4625) pass only when "Kerberos" appears anywhere in them.
+    This runs on every record of the log and has to cost less than the Rust parser's own work per record, so it
+    reads the provider name where the ``evtx`` package always writes it (right after a fixed prefix) instead of
+    searching for it; logons (4624/4625) pass only when "Kerberos" appears anywhere in them.
     """
+    # comparing the prefix's last characters is enough to know the layout, and cheaper than the whole prefix
+    if data[_JSON_PREFIX_LEN - 40 : _JSON_PREFIX_LEN] != _JSON_PREFIX_TAIL:
+        return _wanted_anywhere(data)
+    if data[_JSON_PREFIX_LEN:_SECURITY_END] == _SECURITY_QUOTED:
+        # ","Guid":"<36 or 38 characters>"}},"EventID": follows; str.find costs more than these direct checks
+        k = _SECURITY_END + 9 + (38 if data[_SECURITY_END + 9] == "{" else 36)
+        if data[k : k + 14] == '"}},"EventID":':
+            return _security_id_wanted(data, k + 4)
+        i = data.find('"EventID":', _SECURITY_END, _PREFILTER_HEAD)
+        return i != -1 and _security_id_wanted(data, i)
+    end = data.find('"', _JSON_PREFIX_LEN)
+    return canonical_provider(data[_JSON_PREFIX_LEN:end]) in SYSTEM_PROVIDERS
+
+
+def _security_id_wanted(data: str, i: int) -> bool:
+    j = i + 10 if data[i + 10 : i + 11] != '"' else i + 11  # some logs give the number as text
+    eid = data[j : j + 4]
+    if eid in _SECURITY_IDS and not data[j + 4 : j + 5].isdigit():
+        return eid not in _LOGON_IDS or "erberos" in data
+    return False
+
+
+def _wanted_anywhere(data: str) -> bool:
+    """The pre-filter for JSON of another shape: search the head for the EventID and the provider spellings."""
     i = data.find('"EventID":', 0, _PREFILTER_HEAD)
-    if i == -1:
-        i = _PREFILTER_HEAD
-    else:
-        j = i + 10 if data[i + 10] != '"' else i + 11  # some logs give the number as text
-        eid = data[j : j + 4]
-        if eid in _SECURITY_IDS and not data[j + 4].isdigit():
-            return eid not in _LOGON_IDS or "erberos" in data
-    return (
-        data.find("Kerberos", 0, i) != -1
-        or data.find("Time-Service", 0, i) != -1
-        or data.find("W32Time", 0, i) != -1
-        or data.find('"KDC', 0, i) != -1
-    )
+    if i != -1 and _security_id_wanted(data, i):
+        return True
+    head = data[:_PREFILTER_HEAD]
+    return "Kerberos" in head or "Time-Service" in head or "W32Time" in head or '"KDC' in head
 
 
 def sniff(head: bytes) -> str | None:
