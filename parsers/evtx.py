@@ -347,6 +347,11 @@ def _read_python(path: str, report: ParseReport, layout: Layout, tally: _Tally) 
             chunk = ChunkHeader(buf, 0)
             try:
                 for record in chunk.records():
+                    size = record.size()
+                    if size < 28 or record.offset() + size > CHUNK_SIZE or record.size2() != size:
+                        # python-evtx walks on by the size field alone; a bad one means the chain is broken (the
+                        # evtx package stops the chunk there too)
+                        break
                     try:
                         text = record.xml()
                         record_id = record.record_num()
