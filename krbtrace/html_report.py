@@ -166,12 +166,22 @@ def summary_facts(data: Any) -> list[tuple[str, str]]:
         facts.append(("client hosts", f"{ex['client_host'].drop_nulls().n_unique():,}"))
     sev = severity_counts(fnd["severity"].to_list()) if fnd.height else "none"
     facts.append(("findings", f"{fnd.height} ({sev})" if fnd.height else "none"))
-    issues = getattr(data, "issues", None)
-    if isinstance(issues, Mapping) and issues:
-        total = sum(int(v) for v in issues.values() if isinstance(v, int))
-        shown = ", ".join(f"{k}: {v}" for k, v in sorted(issues.items(), key=lambda kv: str(kv[0]))[:10])
-        facts.append(("parse issues", f"{total:,} ({shown})"))
+    counts = issue_counts(data)
+    if counts:
+        shown = ", ".join(f"{k}: {v:,}" for k, v in list(counts.items())[:10])
+        facts.append(("parse issues", f"{sum(counts.values()):,} ({shown})"))
     return facts
+
+
+def issue_counts(data: Any) -> dict[str, int]:
+    """Parse issues by kind over all inputs, most frequent first (``Analysis.issues`` frame or a mapping)."""
+    issues = getattr(data, "issues", None) if not isinstance(data, Mapping) else data.get("issues")
+    if isinstance(issues, pl.DataFrame) and {"kind", "count"} <= set(issues.columns):
+        by = issues.group_by("kind").agg(pl.col("count").sum()).sort(["count", "kind"], descending=[True, False])
+        return {str(k): int(n) for k, n in by.iter_rows()}
+    if isinstance(issues, Mapping):
+        return {str(k): int(v) for k, v in sorted(issues.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))}
+    return {}
 
 
 def severity_counts(values: list[str]) -> str:

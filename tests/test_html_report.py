@@ -142,3 +142,16 @@ def test_repr_html_for_notebooks(built) -> None:
     with png_of(str(img["src"])) as im:
         assert im.format == "PNG" and im.width >= 500
     assert len(text) < 200_000
+
+
+def test_parse_issues_in_the_summary(built) -> None:
+    issues = pl.DataFrame(
+        {
+            "source": ["a.pcap", "a.pcap", "b.evtx"],
+            "kind": ["tcp_gap", "asn1_decode_error", "tcp_gap"],
+            "count": [2, 2, 1],
+        }
+    )
+    facts = dict(html_report.summary_facts({**built.frames, "issues": issues}))
+    assert facts["parse issues"] == "5 (tcp_gap: 3, asn1_decode_error: 2)"
+    assert "parse issues" not in dict(html_report.summary_facts(built))
