@@ -90,15 +90,28 @@ def _cut(shown: int, total: int, noun: str, by: str) -> str:
     return f"top {shown} of {total:,} {noun} by {by}; {total - shown:,} not shown"
 
 
-def rank_lanes(ex: pl.DataFrame, by: str) -> pl.DataFrame:
-    """Lanes ranked by failed exchanges, then all exchanges, then name: columns lane, failed, total."""
+def rank_lanes(ex: pl.DataFrame, by: str, cited: frozenset[str] = frozenset()) -> pl.DataFrame:
+    """Lanes ranked: cited by a finding first, then by failed exchanges, all exchanges, name.
+
+    Columns lane, cited, failed, total.
+    """
     key = LANE_KEYS[by]
     return (
         ex.with_columns(pl.col(key).fill_null(NONE_LABEL).alias("lane"))
         .group_by("lane")
         .agg(failed=(pl.col("outcome") == "failed").sum(), total=pl.len())
-        .sort(["failed", "total", "lane"], descending=[True, True, False])
+        .with_columns(cited=pl.col("lane").is_in(list(cited)))
+        .sort(["cited", "failed", "total", "lane"], descending=[True, True, True, False])
     )
+
+
+def cited_lanes(data: Any, by: str) -> frozenset[str]:
+    """The principals (or hosts) that findings name: their lanes are drawn before any other."""
+    fnd = frame(data, "findings", FINDINGS)
+    col = "principals" if by == "principal" else "hosts"
+    if fnd.height == 0:
+        return frozenset()
+    return frozenset(fnd[col].explode().drop_nulls().to_list())
 
 
 def swimlane(data: Any, by: str = "principal", top: int = 25, findings: bool = True) -> Figure:
@@ -107,13 +120,14 @@ def swimlane(data: Any, by: str = "principal", top: int = 25, findings: bool = T
     Marker shape is the phase (AS circle, TGS square, AP triangle, KPASSWD diamond) and colour the outcome; failed
     exchanges are red crosses (``gid="errors"``) with each error name written once per lane at its first occurrence
     (``gid="error-label"``, ``NAME ×n`` when repeated). Findings are gold boxes over the lanes and time span of
-    their exchanges (``gid="finding"``). Only the ``top`` lanes with the most failures are drawn.
+    their exchanges (``gid="finding:<rule>"``). Only ``top`` lanes are drawn: those the findings name, then those with
+    the most failures (:func:`rank_lanes`); the title states the cut.
     """
     if by not in LANE_KEYS:
         raise ValueError(f"by must be one of {sorted(LANE_KEYS)}, not {by!r}")
     ex = frame(data, "exchanges", EXCHANGES)
     noun = "principals" if by == "principal" else "client hosts"
-    ranked = rank_lanes(ex, by) if ex.height else pl.DataFrame({"lane": [], "failed": [], "total": []})
+    ranked = rank_lanes(ex, by, cited_lanes(data, by) if findings else frozenset())
     lanes: list[str] = ranked["lane"].head(top).to_list()
     fig = new_figure(11.0, min(2.2 + 0.38 * max(len(lanes), 1), 40.0))
     ax = fig.add_subplot()
@@ -181,7 +195,8 @@ def swimlane(data: Any, by: str = "principal", top: int = 25, findings: bool = T
         pad = max((hi - lo) * 0.03, 1.0 / 86400)
         ax.set_xlim(lo - pad, hi + pad)
     ax.set_ylabel("principal" if by == "principal" else "client host")
-    ax.set_title(f"Kerberos exchanges per {noun[:-1]} — {_cut(len(lanes), ranked.height, noun, 'failed exchanges')}")
+    order = "findings, then failed exchanges" if findings else "failed exchanges"
+    ax.set_title(f"Kerberos exchanges per {noun[:-1]} — {_cut(len(lanes), ranked.height, noun, order)}")
     _legend(ax, n_findings)
     return fig
 

@@ -130,9 +130,21 @@ def test_swimlane_on_thousands_of_principals_states_the_cut() -> None:
     # every 7th user fails 4 times; the lanes shown are failing users only
     assert all(int(name[4:]) % 7 == 0 for name in labels)
     assert len(error_points(fig)) == 25 * 4
-    assert "top 25 of 3,000 principals by failed exchanges; 2,975 not shown" in fig.axes[0].get_title()
+    assert "top 25 of 3,000 principals by findings, then failed exchanges; 2,975 not shown" in fig.axes[0].get_title()
     assert fig.get_size_inches()[1] < 15  # 25 lanes, not 3000
     assert elapsed < 10, elapsed
+
+
+def test_swimlane_draws_lanes_named_by_findings_first() -> None:
+    big = large(principals=3000, per=4)
+    quiet = "user01234"  # 1234 % 7 != 0: no failure, would never make the top 25 by failures
+    finding = big.findings.head(1).with_columns(principals=pl.lit([quiet]), row_ids=pl.lit([], dtype=pl.List(pl.Int64)))
+    fig = plot.swimlane({**big.frames, "findings": finding}, top=25)
+    labels = lane_labels(fig)
+    assert labels[0] == quiet and len(labels) == 25
+    (box,) = [a for a in by_gid(fig, "finding:") if isinstance(a, Rectangle)]
+    assert round(box.get_y() + box.get_height() / 2) == 0
+    assert lane_labels(plot.swimlane({**big.frames, "findings": finding}, top=25, findings=False))[0] != quiet
 
 
 def test_errors_over_time_counts_per_name(built) -> None:
