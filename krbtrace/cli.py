@@ -16,6 +16,7 @@ import polars as pl
 from parsers.record import ParseReport
 
 from . import __version__
+from .cli_analyze import add_analyze_options, run_analyze
 from .output import output_format, write_frame
 from .summary import summary_text
 from .timeline import load
@@ -50,9 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     an = sub.add_parser(
-        "analyze", help="summarise and diagnose captures and logs", description="Read the inputs and report."
+        "analyze",
+        help="correlate and diagnose captures and logs",
+        description="Read captures and logs, pair messages into exchanges and AS -> TGS -> AP attempts, measure "
+        "clock offsets and explain every failure. Exit code 0: no finding at or above --fail-on; 1: some; "
+        "2: usage or input error.",
     )
     _common(an)
+    add_analyze_options(an)
 
     tl = sub.add_parser(
         "timeline",
@@ -119,11 +125,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    """``krbtrace analyze``: the decoded-timeline summary of the inputs."""
-    reports: list[ParseReport] = []
-    df = _load(args, reports)
-    print(summary_text(df, reports), end="")
-    return _exit_code(args, reports)
+    """``krbtrace analyze``: the correlated, diagnosed report (text or JSON)."""
+    return run_analyze(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,10 +40,19 @@ def test_time_round_trip():
 def test_frame_keeps_values_lists_and_nulls():
     t0 = from_datetime(datetime(2024, 3, 1, 12, 0, 0, 1, tzinfo=UTC))
     rows = [
-        KrbRecord(ts=t0, source="a.pcap", source_kind="pcap", record_no=3, msg_type="AS-REQ",
-                  req_etypes=(18, 17, -133), pa_types=(), salts=("EXAMPLE.TESTalice", None, ""),
-                  salt_etypes=(18, 23, 17), fast=False,
-                  till=from_datetime(datetime(2037, 9, 13, 2, 48, 5, tzinfo=UTC))),
+        KrbRecord(
+            ts=t0,
+            source="a.pcap",
+            source_kind="pcap",
+            record_no=3,
+            msg_type="AS-REQ",
+            req_etypes=(18, 17, -133),
+            pa_types=(),
+            salts=("EXAMPLE.TESTalice", None, ""),
+            salt_etypes=(18, 23, 17),
+            fast=False,
+            till=from_datetime(datetime(2037, 9, 13, 2, 48, 5, tzinfo=UTC)),
+        ),
         KrbRecord(ts=t0 + 1, source="a.pcap", source_kind="pcap"),
     ]
     df = frame(rows)

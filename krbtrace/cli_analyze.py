@@ -1,0 +1,127 @@
+"""The ``krbtrace analyze`` command: options, progress display and exit codes over :func:`krbtrace.analyze`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, TextIO
+
+import polars as pl
+
+from parsers.errors import MalformedFile
+
+from .analysis import analyze
+from .diagnose import SEVERITIES, SEVERITY_RANK
+from .output import output_format, write_frame
+
+EXIT_OK: Final = 0
+EXIT_FINDINGS: Final = 1
+EXIT_USAGE: Final = 2
+
+
+def _when(text: str) -> datetime:
+    """An ISO 8601 time; without a zone it is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def add_analyze_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``krbtrace analyze`` (besides the files, ``--evtx-backend`` and ``--strict``)."""
+    p.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
+    p.add_argument(
+        "--fail-on",
+        choices=(*SEVERITIES, "never"),
+        default="high",
+        help="exit 1 when a finding has this severity or a higher one (default: high)",
+    )
+    p.add_argument(
+        "--timeline",
+        type=Path,
+        metavar="OUT",
+        help="also write the correlated timeline (.parquet, .csv or .jsonl by suffix)",
+    )
+    p.add_argument("--since", type=_when, help="only attempts at or after this time (ISO 8601, UTC by default)")
+    p.add_argument("--until", type=_when, help="only attempts at or before this time")
+    p.add_argument("--principal", help="only attempts of this client principal (user, user@REALM)")
+    p.add_argument("--service", help="only attempts involving a service name containing this text")
+    p.add_argument("--host", help="only attempts involving this address or computer name")
+    p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
+
+
+class ProgressLine:
+    """A one-line progress display on a terminal: records read, then the later steps (at most 10 updates/s)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1 and stage == "read":
+            return
+        self.last = now
+        text = f"read {done:,} records" if stage == "read" else f"{stage} ({done}/{total})"
+        self.stream.write(f"\r\x1b[Kkrbtrace: {text}")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """Run ``krbtrace analyze``; returns the exit code (0, 1 findings at or above --fail-on, 2 input error)."""
+    if args.timeline is not None:
+        try:
+            output_format(args.timeline)
+        except ValueError as exc:
+            print(f"krbtrace: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    progress = None
+    if not args.no_progress and sys.stderr.isatty():
+        progress = ProgressLine(sys.stderr)
+    try:
+        a = analyze(
+            *args.files,
+            evtx_backend=args.evtx_backend,
+            strict=args.strict,
+            since=args.since,
+            until=args.until,
+            principal=args.principal,
+            service=args.service,
+            host=args.host,
+            progress=progress,
+        )
+    except MalformedFile as exc:
+        print(f"krbtrace: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if progress is not None:
+            progress.close()
+    for r in a.reports:
+        if r.fatal is not None:
+            print(f"krbtrace: {r.source}: {r.fatal}", file=sys.stderr)
+    if args.timeline is not None:
+        write_frame(a.timeline, args.timeline)
+        print(f"wrote {a.timeline.height} rows to {args.timeline}", file=sys.stderr)
+    sys.stdout.write(a.to_json() if args.format == "json" else a.report())
+    if any(r.fatal is not None for r in a.reports):
+        return EXIT_USAGE
+    return EXIT_FINDINGS if fails(a.findings, args.fail_on) else EXIT_OK
+
+
+def fails(findings: pl.DataFrame, fail_on: str) -> bool:
+    """Whether any finding has severity ``fail_on`` or higher (``never``: no)."""
+    if fail_on == "never" or findings.height == 0:
+        return False
+    limit = SEVERITY_RANK[fail_on]
+    return any(SEVERITY_RANK[s] <= limit for s in findings["severity"].to_list())
