@@ -47,6 +47,9 @@ PHASE_MARKERS: Final[dict[str, str]] = {"AS": "o", "TGS": "s", "AP": "^", "KPASS
 #: Phases sit on sub-rows of a lane so that AS -> TGS -> AP reads top to bottom inside it.
 PHASE_OFFSETS: Final[dict[str, float]] = {"AS": -0.27, "TGS": -0.09, "AP": 0.09, "KPASSWD": 0.27}
 FINDING_COLOR: Final = "#f9a825"
+#: A gap longer than this share of the whole span (and than an hour) splits the time axis into panels.
+GAP_SHARE: Final = 0.2
+MAX_PANELS: Final = 3
 LANE_KEYS: Final[dict[str, str]] = {"principal": "client", "client_host": "client_host"}
 NONE_LABEL: Final = "(unknown)"
 
@@ -114,14 +117,63 @@ def cited_lanes(data: Any, by: str) -> frozenset[str]:
     return frozenset(fnd[col].explode().drop_nulls().to_list())
 
 
+def time_panels(xs: np.ndarray, max_panels: int = MAX_PANELS) -> list[tuple[float, float]]:
+    """(first, last) date numbers of each panel: the times cut at their largest gaps.
+
+    Inputs from different days (a lab capture, last month's DC log) would otherwise be squeezed against both ends of
+    one axis. A gap splits when it is longer than an hour and than :data:`GAP_SHARE` of the whole span.
+    """
+    v = np.sort(xs[~np.isnan(xs)])
+    if v.size == 0:
+        return []
+    gaps = np.diff(v)
+    limit = max((v[-1] - v[0]) * GAP_SHARE, 1 / 24)
+    cuts = sorted(int(i) for i in np.argsort(gaps)[::-1][: max_panels - 1] if gaps[i] > limit)
+    starts, ends = [0, *(i + 1 for i in cuts)], [*cuts, v.size - 1]
+    return [(float(v[a]), float(v[b])) for a, b in zip(starts, ends, strict=True)]
+
+
+def panel_of(xs: np.ndarray, panels: list[tuple[float, float]]) -> np.ndarray:
+    """The panel index of each date number."""
+    starts = np.array([lo for lo, _ in panels])
+    return np.clip(np.searchsorted(starts, xs, side="right") - 1, 0, max(len(panels) - 1, 0))
+
+
+def _fmt_gap(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.0f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.0f} hours"
+    return f"{seconds / 60:.0f} minutes"
+
+
+def panel_axes(fig: Figure, panels: list[tuple[float, float]]) -> list[Axes]:
+    """One Axes per time panel, sharing y, each with its own UTC ticks; later panels say how long the gap was."""
+    n = max(len(panels), 1)
+    axes: list[Axes] = list(fig.subplots(1, n, sharey=True, squeeze=False)[0])
+    for i, (ax, (lo, hi)) in enumerate(zip(axes, panels, strict=False)):
+        pad = max((hi - lo) * 0.04, 2 / 86400)
+        ax.set_xlim(lo - pad, hi + pad)
+        utc_axis(ax)
+        ax.grid(axis="x", alpha=0.3)
+        if i:
+            ax.spines["left"].set_linestyle((0, (3, 3)))
+            ax.tick_params(axis="y", left=False)
+            ax.set_title(f"… {_fmt_gap((lo - panels[i - 1][1]) * 86400)} later", fontsize=8, loc="left")
+        if i < n - 1:
+            ax.spines["right"].set_linestyle((0, (3, 3)))
+    return axes
+
+
 def swimlane(data: Any, by: str = "principal", top: int = 25, findings: bool = True) -> Figure:
     """One lane per principal (``by="principal"``) or client host (``by="client_host"``), exchanges along time.
 
     Marker shape is the phase (AS circle, TGS square, AP triangle, KPASSWD diamond) and colour the outcome; failed
-    exchanges are red crosses (``gid="errors"``) with each error name written once per lane at its first occurrence
-    (``gid="error-label"``, ``NAME ×n`` when repeated). Findings are gold boxes over the lanes and time span of
-    their exchanges (``gid="finding:<rule>"``). Only ``top`` lanes are drawn: those the findings name, then those with
-    the most failures (:func:`rank_lanes`); the title states the cut.
+    exchanges are red crosses (``gid="errors"``) with each error name written once per lane and panel at its first
+    occurrence (``gid="error-label"``, ``NAME ×n`` when repeated; names close together share one label). Findings
+    are gold boxes over the lanes and time span of their exchanges (``gid="finding:<rule>"``). Only ``top`` lanes
+    are drawn: those the findings name, then those with the most failures (:func:`rank_lanes`); the title states
+    the cut. Long gaps split the time axis into panels (:func:`time_panels`).
     """
     if by not in LANE_KEYS:
         raise ValueError(f"by must be one of {sorted(LANE_KEYS)}, not {by!r}")
@@ -129,10 +181,9 @@ def swimlane(data: Any, by: str = "principal", top: int = 25, findings: bool = T
     noun = "principals" if by == "principal" else "client hosts"
     ranked = rank_lanes(ex, by, cited_lanes(data, by) if findings else frozenset())
     lanes: list[str] = ranked["lane"].head(top).to_list()
-    fig = new_figure(11.0, min(2.2 + 0.38 * max(len(lanes), 1), 40.0))
-    ax = fig.add_subplot()
+    fig = new_figure(11.0, min(max(3.4, 2.2 + 0.38 * len(lanes)), 40.0))  # the legend needs 3.4 in
     if not lanes:
-        return _empty(fig, ax, "no Kerberos exchanges")
+        return _empty(fig, fig.add_subplot(), "no Kerberos exchanges")
     pos = {lane: i for i, lane in enumerate(lanes)}
     shown = (
         ex.with_columns(pl.col(LANE_KEYS[by]).fill_null(NONE_LABEL).alias("lane"))
@@ -145,12 +196,34 @@ def swimlane(data: Any, by: str = "principal", top: int = 25, findings: bool = T
         .filter(pl.col("x").is_not_null())
         .sort("x")
     )
+    if shown.height == 0:
+        return _empty(fig, fig.add_subplot(), "no Kerberos exchanges")
+    xs = to_num(shown["x"])
+    panels = time_panels(xs)
+    shown = shown.with_columns(xn=pl.Series(xs), panel=pl.Series(panel_of(xs, panels)))
+    axes = panel_axes(fig, panels)
+    fnd = frame(data, "findings", FINDINGS) if findings else pl.DataFrame(schema=FINDINGS)
+    cited: set[int] = set()
+    for k, ax in enumerate(axes):
+        part = shown.filter(pl.col("panel") == k)
+        _draw_exchanges(ax, part)
+        _label_errors(ax, part)
+        cited |= _highlight_findings(ax, fnd, part, by)
+    axes[0].set_yticks(range(len(lanes)), lanes, fontsize=8)
+    axes[0].set_ylim(len(lanes) - 0.5, -0.5)
+    axes[0].set_ylabel("principal" if by == "principal" else "client host")
+    order = "findings, then failed exchanges" if findings else "failed exchanges"
+    fig.suptitle(f"Kerberos exchanges per {noun[:-1]} — {_cut(len(lanes), ranked.height, noun, order)}")
+    _legend(axes[-1], len(cited))
+    return fig
+
+
+def _draw_exchanges(ax: Axes, part: pl.DataFrame) -> None:
     is_error = (pl.col("outcome") == "failed") & pl.col("error_name").is_not_null()
-    plain = shown.filter(~is_error)
-    for (phase, outcome), part in plain.group_by(["phase", "outcome"], maintain_order=True):
+    for (phase, outcome), sub in part.filter(~is_error).group_by(["phase", "outcome"], maintain_order=True):
         ax.scatter(
-            to_num(part["x"]),
-            part["y"].to_numpy(),
+            sub["xn"].to_numpy(),
+            sub["y"].to_numpy(),
             marker=PHASE_MARKERS.get(str(phase), "o"),
             s=28,
             color=OUTCOME_COLORS.get(str(outcome), "#455a64"),
@@ -159,10 +232,10 @@ def swimlane(data: Any, by: str = "principal", top: int = 25, findings: bool = T
             gid=f"exchanges:{phase}:{outcome}",
             zorder=3,
         )
-    errors = shown.filter(is_error)
+    errors = part.filter(is_error)
     if errors.height:
         ax.scatter(
-            to_num(errors["x"]),
+            errors["xn"].to_numpy(),
             errors["y"].to_numpy(),
             marker="X",
             s=60,
@@ -172,77 +245,113 @@ def swimlane(data: Any, by: str = "principal", top: int = 25, findings: bool = T
             gid="errors",
             zorder=4,
         )
-        firsts = errors.group_by(["lane", "error_name"]).agg(pl.col("x").first(), pl.col("y").first(), n=pl.len())
-        for _lane, name, x, y, n in firsts.sort(["lane", "x"]).iter_rows():
-            label = f"{name} ×{n}" if n > 1 else str(name)
-            ax.annotate(
-                label,
-                (float(to_num(pl.Series([x], dtype=EXCHANGES["start"]))[0]), y),
-                xytext=(4, 5),
-                textcoords="offset points",
-                fontsize=7,
-                color=OUTCOME_COLORS["failed"],
-                gid="error-label",
-                zorder=5,
-            )
-    n_findings = _highlight_findings(ax, data, shown, by) if findings else 0
-    ax.set_yticks(range(len(lanes)), lanes, fontsize=8)
-    ax.set_ylim(len(lanes) - 0.5, -0.5)
-    ax.grid(axis="x", alpha=0.3)
-    utc_axis(ax)
-    if shown.height:
-        lo, hi = float(np.nanmin(to_num(shown["x"]))), float(np.nanmax(to_num(shown["x"])))
-        pad = max((hi - lo) * 0.03, 1.0 / 86400)
-        ax.set_xlim(lo - pad, hi + pad)
-    ax.set_ylabel("principal" if by == "principal" else "client host")
-    order = "findings, then failed exchanges" if findings else "failed exchanges"
-    ax.set_title(f"Kerberos exchanges per {noun[:-1]} — {_cut(len(lanes), ranked.height, noun, order)}")
-    _legend(ax, n_findings)
-    return fig
 
 
-def _highlight_findings(ax: Axes, data: Any, shown: pl.DataFrame, by: str) -> int:
-    """Gold boxes over the exchanges each finding cites (by row id, else by its principals or hosts)."""
-    fnd = frame(data, "findings", FINDINGS)
-    drawn = 0
-    for f in fnd.iter_rows(named=True):
-        ids = set(f["row_ids"] or [])
-        names = set((f["principals"] if by == "principal" else f["hosts"]) or [])
-        hit = shown.filter(
-            pl.col("row_ids").list.eval(pl.element().is_in(list(ids))).list.any() | pl.col("lane").is_in(list(names))
-        )
-        if (not ids and not names) or hit.height == 0:
+def _label_errors(ax: Axes, part: pl.DataFrame) -> None:
+    """Each error name once per lane at its first occurrence; names whose labels would overlap share one label.
+
+    Labels in the right half of a panel extend to the left, so that none runs into the next panel or the legend.
+    """
+    errors = part.filter((pl.col("outcome") == "failed") & pl.col("error_name").is_not_null())
+    firsts = (
+        errors.group_by(["lane", "error_name"])
+        .agg(pl.col("xn").first(), pl.col("y").first(), n=pl.len())
+        .sort(["lane", "xn", "error_name"])
+    )
+    lo, hi = ax.get_xlim()
+    width_pt = ax.get_position().width * ax.get_figure().get_figwidth() * 72  # type: ignore[union-attr]
+    per_char = 4.5 * (hi - lo) / width_pt  # a 7-point capital is about 4.5 points wide
+    groups: list[tuple[float, float, list[str]]] = []
+    last_lane = None
+    for lane, name, x, y, n in firsts.iter_rows():
+        text = f"{name} ×{n}" if n > 1 else str(name)
+        if lane == last_lane:
+            gx, _gy, texts = groups[-1]
+            if x - gx < per_char * (max(len(", ".join(texts)), len(text)) + 3):
+                texts.append(text)
+                continue
+        groups.append((x, y, [text]))
+        last_lane = lane
+    for x, y, texts in groups:
+        right = x > (lo + hi) / 2
+        room = int(((x - lo) if right else (hi - x)) / per_char) - 2
+        ax.annotate(
+            fit_labels(texts, room),
+            (x, y),
+            xytext=(-4 if right else 4, 5),
+            textcoords="offset points",
+            ha="right" if right else "left",
+            fontsize=7,
+            color=OUTCOME_COLORS["failed"],
+            gid="error-label",
+            zorder=5,
+            clip_on=True,
+        ).set_in_layout(False)
+
+
+def fit_labels(texts: list[str], room: int) -> str:
+    """``texts`` joined by commas within ``room`` characters, the rest counted (``A, B +2 more``); never empty."""
+    out: list[str] = []
+    for i, t in enumerate(texts):
+        rest = len(texts) - i - 1
+        tail = len(f" +{rest} more") if rest else 0
+        if out and len(", ".join([*out, t])) + tail > room:
+            return ", ".join(out) + f" +{len(texts) - i} more"
+        out.append(t)
+    return ", ".join(out)
+
+
+def _highlight_findings(ax: Axes, fnd: pl.DataFrame, part: pl.DataFrame, by: str) -> set[int]:
+    """Gold boxes over the exchanges each finding cites (by row id, or by its principals or hosts).
+
+    Returns the indices of the findings drawn. The rule names of a lane share one label.
+    """
+    drawn: set[int] = set()
+    labels: dict[float, tuple[float, list[str]]] = {}
+    for i, f in enumerate(fnd.iter_rows(named=True)):
+        ids = list(f["row_ids"] or [])
+        names = list((f["principals"] if by == "principal" else f["hosts"]) or [])
+        if not ids and not names:
             continue
-        for _lane, part in hit.group_by("lane"):
-            xs = to_num(part["x"])
-            y = float(np.floor(part["y"].min() + 0.5))  # the lane's centre, whatever the phase offsets
+        hit = part.filter(pl.col("row_ids").list.eval(pl.element().is_in(ids)).list.any() | pl.col("lane").is_in(names))
+        for (lane_y,), sub in hit.group_by((pl.col("y") + 0.5).floor()):
+            xs = sub["xn"].to_numpy()
             lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
             pad = max((hi - lo) * 0.02, 2.0 / 86400)
+            y = float(lane_y)  # the lane's centre, whatever the phase offsets
             ax.add_patch(
                 Rectangle(
                     (lo - pad, y - 0.46),
                     hi - lo + 2 * pad,
                     0.92,
                     facecolor=FINDING_COLOR,
-                    alpha=0.22,
+                    alpha=0.15,
                     edgecolor=FINDING_COLOR,
-                    linewidth=1.2,
+                    linewidth=1.0,
                     gid=f"finding:{f['rule']}",
                     zorder=1,
                 )
             )
-            ax.annotate(
-                str(f["rule"]),
-                (lo - pad, y + 0.46),
-                xytext=(2, 1),
-                textcoords="offset points",
-                fontsize=6.5,
-                color="#8d6e00",
-                va="bottom",
-                gid="finding-label",
-                zorder=5,
-            )
-        drawn += 1
+            x0, rules = labels.get(y, (lo - pad, []))
+            if f["rule"] not in rules:
+                rules.append(str(f["rule"]))
+            labels[y] = (min(x0, lo - pad), rules)
+            drawn.add(i)
+    lo, hi = ax.get_xlim()
+    width_pt = ax.get_position().width * ax.get_figure().get_figwidth() * 72  # type: ignore[union-attr]
+    for y, (x0, rules) in labels.items():
+        ax.annotate(
+            fit_labels(rules, int((hi - x0) / (4.0 * (hi - lo) / width_pt)) - 2),
+            (x0, y + 0.46),
+            xytext=(2, 1),
+            textcoords="offset points",
+            fontsize=6.5,
+            color="#8d6e00",
+            va="bottom",
+            gid="finding-label",
+            zorder=5,
+            clip_on=True,
+        ).set_in_layout(False)
     return drawn
 
 
@@ -286,37 +395,44 @@ def errors_over_time(data: Any, bin_s: int | None = None, top: int = 8, include_
     errs = ex.filter(pl.col("outcome").is_in(outcomes) & pl.col("error_name").is_not_null())
     errs = errs.with_columns(x=pl.col("start").fill_null(pl.col("end"))).filter(pl.col("x").is_not_null())
     fig = new_figure(11.0, 4.2)
-    ax = fig.add_subplot()
     if errs.height == 0:
-        return _empty(fig, ax, "no failed exchanges")
-    span = (errs["x"].max() - errs["x"].min()).total_seconds()  # type: ignore[operator]
-    step = bin_s or bin_seconds(span)
+        return _empty(fig, fig.add_subplot(), "no failed exchanges")
+    xn = to_num(errs["x"])
+    panels = time_panels(xn)
+    widest = max(hi - lo for lo, hi in panels) * 86400
+    step = bin_s or bin_seconds(widest)
     totals = errs.group_by("error_name").len().sort(["len", "error_name"], descending=[True, False])
     names: list[str] = totals["error_name"].head(top).to_list()
     other = totals.height - len(names)
     errs = errs.with_columns(
         name=pl.when(pl.col("error_name").is_in(names)).then("error_name").otherwise(pl.lit(f"other ({other} names)")),
         bin=pl.col("x").dt.truncate(f"{step}s"),
+        panel=pl.Series(panel_of(xn, panels)),
     )
-    counts = errs.group_by(["bin", "name"]).len()
+    counts = errs.group_by(["panel", "bin", "name"]).len()
     order = names + ([f"other ({other} names)"] if other else [])
     colors = _palette(order)
-    bins = counts["bin"].unique().sort()
-    xs = to_num(bins)
-    bottom = np.zeros(len(bins))
     width = step / 86400
-    for name in order:
-        part = bins.to_frame().join(counts.filter(pl.col("name") == name), on="bin", how="left")
-        ys = part["len"].fill_null(0).to_numpy().astype(float)
-        ax.bar(xs, ys, width=width, bottom=bottom, align="edge", color=colors[name], label=name, gid=f"bin:{name}")
-        bottom += ys
-    utc_axis(ax)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(f"failed exchanges per {_fmt_duration(step)}")
+    axes = panel_axes(fig, panels)
+    for k, ax in enumerate(axes):
+        mine = counts.filter(pl.col("panel") == k)
+        bins = mine["bin"].unique().sort()
+        xs = to_num(bins)
+        bottom = np.zeros(len(bins))
+        for name in order:
+            part = bins.to_frame().join(mine.filter(pl.col("name") == name), on="bin", how="left")
+            ys = part["len"].fill_null(0).to_numpy().astype(float)
+            if ys.any():
+                ax.bar(xs, ys, width=width, bottom=bottom, align="edge", color=colors[name], gid=f"bin:{name}")
+            bottom += ys
+        ax.set_xlim(xs.min() - width, xs.max() + 2 * width)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set_ylabel(f"failed exchanges per {_fmt_duration(step)}")
     cut = f"; top {len(names)} of {totals.height} error names" if other else ""
-    ax.set_title(f"Errors over time — {errs.height:,} errors, {_fmt_duration(step)} bins{cut}")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-    ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"Errors over time — {errs.height:,} errors, {_fmt_duration(step)} bins{cut}")
+    handles = [Rectangle((0, 0), 1, 1, color=colors[n], label=n) for n in order]
+    axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return fig
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, timedelta
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def test_swimlane_one_lane_per_principal_ranked_by_failures(built) -> None:
     assert sorted(labels) == sorted(principals)
     # most failures first, then most exchanges: svc_backup (2 failed of 4) before carol (2 failed of 3)
     assert labels[:4] == ["bob", "svc_backup", "carol", "olduser"]
-    assert f"all {len(principals)} principals" in fig.axes[0].get_title()
+    assert f"all {len(principals)} principals" in fig.get_suptitle()
 
 
 def test_swimlane_marks_every_failed_exchange_on_its_lane(built) -> None:
@@ -130,7 +131,7 @@ def test_swimlane_on_thousands_of_principals_states_the_cut() -> None:
     # every 7th user fails 4 times; the lanes shown are failing users only
     assert all(int(name[4:]) % 7 == 0 for name in labels)
     assert len(error_points(fig)) == 25 * 4
-    assert "top 25 of 3,000 principals by findings, then failed exchanges; 2,975 not shown" in fig.axes[0].get_title()
+    assert "top 25 of 3,000 principals by findings, then failed exchanges; 2,975 not shown" in fig.get_suptitle()
     assert fig.get_size_inches()[1] < 15  # 25 lanes, not 3000
     assert elapsed < 10, elapsed
 
@@ -147,6 +148,37 @@ def test_swimlane_draws_lanes_named_by_findings_first() -> None:
     assert lane_labels(plot.swimlane({**big.frames, "findings": finding}, top=25, findings=False))[0] != quiet
 
 
+def test_inputs_days_apart_get_one_panel_each() -> None:
+    # bob's failures happen 30 days after everything else (a DC log from another month, say)
+    later = [replace(st, at_s=st.at_s + 30 * 86400) if st.client == "bob" else st for st in SCENARIO]
+    two = build(later)
+    fig = plot.swimlane(two)
+    assert len(fig.axes) == 2
+    assert fig.axes[1].get_title(loc="left").startswith("… 30 days later")
+    assert len(error_points(fig)) == 8  # every failure drawn once, on its own panel
+    per_panel = [len(c.get_offsets()) for ax in fig.axes for c in ax.collections if c.get_gid() == "errors"]
+    assert per_panel == [5, 3]
+    # each panel's axis spans only its own minutes
+    for ax in fig.axes:
+        lo, hi = ax.get_xlim()
+        assert (hi - lo) * 86400 < 600
+    eot = plot.errors_over_time(two)
+    assert len(eot.axes) == 2
+    assert sum(p.get_height() for ax in eot.axes for p in ax.patches) == 8
+    assert "2 s bins" in eot.get_suptitle()  # binned for the 80 s of the widest panel, not for a month
+
+
+def test_time_panels() -> None:
+    day = 1.0
+    xs = np.array([0.0, 0.001, 0.002, 10 * day, 10 * day + 0.001, 40 * day])
+    assert plot.time_panels(xs) == [(0.0, 0.002), (10.0, 10.001), (40.0, 40.0)]
+    assert plot.time_panels(xs, max_panels=2) == [(0.0, 10.001), (40.0, 40.0)]
+    # gaps under an hour never split, however uneven
+    assert plot.time_panels(np.array([0.0, 1 / 86400, 0.03])) == [(0.0, 0.03)]
+    assert plot.time_panels(np.array([np.nan])) == []
+    assert plot.panel_of(xs, plot.time_panels(xs)).tolist() == [0, 0, 0, 1, 1, 2]
+
+
 def test_errors_over_time_counts_per_name(built) -> None:
     fig = plot.errors_over_time(built)
     ax = fig.axes[0]
@@ -156,7 +188,7 @@ def test_errors_over_time_counts_per_name(built) -> None:
         if str(p.get_gid()).startswith("bin:")
     }
     assert heights == ERRORS_BY_NAME
-    assert "8 errors, 5 s bins" in ax.get_title()
+    assert "8 errors, 5 s bins" in fig.get_suptitle()
     assert ax.get_xlabel() == "time (UTC)"
     with_expected = plot.errors_over_time(built, include_expected=True).axes[0]
     names = {str(p.get_gid())[4:] for p in with_expected.patches}
@@ -164,11 +196,12 @@ def test_errors_over_time_counts_per_name(built) -> None:
 
 
 def test_errors_over_time_top_names_and_bins(built) -> None:
-    ax = plot.errors_over_time(built, top=2, bin_s=60).axes[0]
+    fig = plot.errors_over_time(built, top=2, bin_s=60)
+    ax = fig.axes[0]
     names = {str(p.get_gid())[4:] for p in ax.patches}
     assert names == {"KDC_ERR_PREAUTH_FAILED", "KDC_ERR_S_PRINCIPAL_UNKNOWN", "other (2 names)"}
     assert sum(p.get_height() for p in ax.patches) == 8
-    assert "top 2 of 4 error names" in ax.get_title()
+    assert "top 2 of 4 error names" in fig.get_suptitle()
     # one-minute bins: every bar is a minute wide and starts on a minute boundary
     for p in ax.patches:
         assert p.get_width() == pytest.approx(60 / 86400)
