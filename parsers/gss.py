@@ -68,7 +68,8 @@ def _lenient(buf: bytes, pos: int, end: int, issues: Counter[str]) -> tuple[int,
     """Like :func:`tlv`, but a length running past ``end`` is cut to ``end``: ``(tag, start, stop, whole?)``.
 
     Carriers hand over whole blobs; a blob still cut short (a truncated capture, a lying carrier length) keeps the
-    readable part, and the message inside comes out ``partial``; the cut is noted, and counted once per blob as :data:`ISSUE_MALFORMED` unless another issue was.
+    readable part, and the message inside comes out ``partial``. The cut is noted; :func:`decode_gss` counts it once
+    per blob as :data:`ISSUE_MALFORMED` unless another issue was counted.
     """
     try:
         tag, s, e = tlv(buf, pos, end)
