@@ -23,12 +23,18 @@ NTLM_OID = der(0x06, bytes.fromhex("2b06010401823702020a"))
 MUTUAL = 0x20000000  # ap-options mutual-required (bit 2)
 
 
-def ap_req(realm: str = "WIN.TEST", sname: tuple[str, ...] = ("cifs", "fs1.win.test"), etype: int = 18,
-           kvno: int = 7, options: int = MUTUAL) -> bytes:  # fmt: skip
+def ap_req(
+    realm: str = "WIN.TEST",
+    sname: tuple[str, ...] = ("cifs", "fs1.win.test"),
+    etype: int = 18,
+    kvno: int = 7,
+    options: int = MUTUAL,
+) -> bytes:
     """An AP-REQ whose ticket names ``sname@realm`` with ``etype``/``kvno``; authenticator in etype 18."""
     tkt = ticket(realm, *sname, etype=etype, kvno=kvno)
-    return app(14, seq(ctx(0, integer(5)), ctx(1, integer(14)), ctx(2, kflags(options)), ctx(3, tkt),
-                       ctx(4, encdata(18))))  # fmt: skip
+    return app(
+        14, seq(ctx(0, integer(5)), ctx(1, integer(14)), ctx(2, kflags(options)), ctx(3, tkt), ctx(4, encdata(18)))
+    )
 
 
 def ap_rep(etype: int = 18) -> bytes:
@@ -37,9 +43,18 @@ def ap_rep(etype: int = 18) -> bytes:
 
 def krb_error(code: int = 37, sname: tuple[str, ...] = ("cifs", "fs1.win.test"), realm: str = "WIN.TEST") -> bytes:
     """A KRB-ERROR as a service sends it: stime 2026-11-25 11:00:01.456789, no cname."""
-    return app(30, seq(ctx(0, integer(5)), ctx(1, integer(30)), ctx(4, gtime("20261125110001Z")),
-                       ctx(5, integer(456789)), ctx(6, integer(code)), ctx(9, gstr(realm)),
-                       ctx(10, pname(*sname, name_type=2))))  # fmt: skip
+    return app(
+        30,
+        seq(
+            ctx(0, integer(5)),
+            ctx(1, integer(30)),
+            ctx(4, gtime("20261125110001Z")),
+            ctx(5, integer(456789)),
+            ctx(6, integer(code)),
+            ctx(9, gstr(realm)),
+            ctx(10, pname(*sname, name_type=2)),
+        ),
+    )
 
 
 def krb5_token(tok_id: bytes, message: bytes, oid: bytes = KRB5_OID) -> bytes:
@@ -78,9 +93,17 @@ def test_spnego_init_ap_req() -> None:
     r = rows[0]
     assert (r["msg_type"], r["phase"], r["partial"]) == ("AP-REQ", "AP", False)
     assert (r["ticket_realm"], r["ticket_service"], r["ticket_etype"], r["ticket_kvno"]) == (
-        "WIN.TEST", "cifs/fs1.win.test", 18, 3)  # fmt: skip
+        "WIN.TEST",
+        "cifs/fs1.win.test",
+        18,
+        3,
+    )
     assert (r["service"], r["service_realm"], r["ap_options"], r["etype"]) == (
-        "cifs/fs1.win.test", "WIN.TEST", MUTUAL, 18)  # fmt: skip
+        "cifs/fs1.win.test",
+        "WIN.TEST",
+        MUTUAL,
+        18,
+    )
     assert not issues
 
 
@@ -90,7 +113,11 @@ def test_raw_krb5_tokens_both_oids() -> None:
         assert [r["msg_type"] for r in decode_gss(krb5_token(b"\x02\x00", ap_rep(), oid))] == ["AP-REP"]
     [err] = decode_gss(krb5_token(b"\x03\x00", krb_error(37)))
     assert (err["msg_type"], err["phase"], err["error_code"], err["error_name"]) == (
-        "KRB-ERROR", "AP", 37, "KRB_AP_ERR_SKEW")  # fmt: skip
+        "KRB-ERROR",
+        "AP",
+        37,
+        "KRB_AP_ERR_SKEW",
+    )
     assert err["stime"] == 1795604401_456789
     assert err["service"] == "cifs/fs1.win.test"
 

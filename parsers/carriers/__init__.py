@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from .dcerpc import DcerpcCarrier
+from .http import HttpCarrier
+from .ldap import LdapCarrier
 from .smb import SmbCarrier
 
-DEFAULT = [SmbCarrier()]
+DEFAULT = [SmbCarrier(), HttpCarrier(), LdapCarrier(), DcerpcCarrier()]

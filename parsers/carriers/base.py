@@ -197,10 +197,10 @@ class CarrierFlow:
                 log.debug("%s unit not parsed: %s", self.carrier, exc)
                 action, n = LOST, 0
             if action == NEED:
-                if len(buf) > MAX_PDU:
-                    self.issues[ISSUE_TOO_LARGE] += 1
-                    self._lose(d, buf)
-                return
+                if len(buf) <= MAX_PDU:
+                    return
+                self.issues[ISSUE_TOO_LARGE] += 1
+                self._lose(d, buf)
             if action == SKIP:
                 self.skip(to_server, n)
                 if self._late:
@@ -227,8 +227,7 @@ class CarrierFlow:
                     self._late = []
             else:
                 self.issues[ISSUE_UNPARSABLE] += 1
-                self._lose(d, buf)
-                return
+                self._lose(d, buf)  # the loop goes on when the flow found its footing again
 
     def _lose(self, d: int, buf: bytearray) -> None:
         self._synced[d] = False
