@@ -44,8 +44,6 @@ FAULT_NAMES: Final[dict[int, str]] = {
     0x80090322: "SEC_E_WRONG_PRINCIPAL", 0x80090324: "SEC_E_TIME_SKEW", 0x8009030C: "SEC_E_LOGON_DENIED",
 }  # fmt: skip
 
-ISSUE_VERIFIER: Final = "dcerpc_bad_auth_verifier"
-
 
 def starts_pdu(buf: bytes | bytearray, pos: int) -> bool:
     """Does a connection-oriented DCE/RPC v5 PDU header start at ``pos``?"""
@@ -90,10 +88,8 @@ class DcerpcFlow(CarrierFlow):
         auth_len = struct.unpack_from(u16, unit, 10)[0]
         rows: list[Fields] = []
         if ptype in _AUTH_PDUS and auth_len:
-            trailer = len(unit) - auth_len - 8
-            if trailer < HEADER:
-                self.issues[ISSUE_VERIFIER] += 1
-            elif unit[trailer] in (AUTHN_GSS_NEGOTIATE, AUTHN_GSS_KERBEROS):
+            trailer = len(unit) - auth_len - 8  # starts_pdu() made sure it lies after the header
+            if unit[trailer] in (AUTHN_GSS_NEGOTIATE, AUTHN_GSS_KERBEROS):
                 rows = decode_gss(unit[trailer + 8 :], self.issues)
         if ptype in _CLIENT_PDUS:
             return self.requested(rows)

@@ -35,7 +35,7 @@ _METHODS: Final = (
 )  # fmt: skip
 _AUTH_HEADERS: Final = (b"authorization", b"proxy-authorization", b"www-authenticate", b"proxy-authenticate")
 #: ``Negotiate <token>`` / ``Kerberos <token>`` inside a header value (which may list several challenges).
-_SCHEME: Final = re.compile(rb"(?:^|,)\s*(negotiate|kerberos)\s+([A-Za-z0-9+/=_\-]+)\s*(?=,|$)", re.IGNORECASE)
+_SCHEME: Final = re.compile(rb"(?:^|,)\s*(negotiate|kerberos)\s+([^\s,]+)\s*(?=,|$)", re.IGNORECASE)
 _STATUS: Final = re.compile(rb"HTTP/\d\.\d (\d{3})")
 _CHUNK: Final = re.compile(rb"([0-9A-Fa-f]{1,16})[^\r\n]*\r\n")
 _RESYNC: Final = re.compile(rb"HTTP/1\.[01] \d{3} |(?:" + b"|".join(m.rstrip() for m in _METHODS) + rb") \S+ HTTP/1\.")
@@ -82,7 +82,7 @@ class HttpFlow(CarrierFlow):
     def _chunk(self, buf: bytearray, d: int, to_server: bool) -> tuple[int, int]:
         m = _CHUNK.match(buf)
         if m is None:
-            if len(buf) > 1024 or (buf and not buf[:1].isalnum()):
+            if len(buf) > 1024 or b"\n" in buf or buf[:1] not in b"0123456789abcdefABCDEF":
                 raise ValueError("bad chunk header")
             return NEED, 0
         size = int(m.group(1), 16)
