@@ -23,6 +23,7 @@ from collections import Counter
 from typing import Final
 
 from ..krb5.messages import KEYS
+from ..record import ParseReport
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,10 @@ TAKE: Final = 1  # _next: the first n bytes are one unit to decode
 SKIP: Final = 2  # _next: the next n bytes (possibly not yet received) carry nothing
 LOST: Final = 3  # _next: the bytes do not parse; resynchronise
 
-#: Issue kinds (counted in ``flow.issues``; the capture layer adds them to its ParseReport).
+#: Issue kinds, counted in ``flow.issues`` (and in ``flow.report`` when the capture layer sets one). Lost bytes
+#: themselves are the capture layer's ``tcp_gap``; a carrier counts only what it could not read.
 ISSUE_UNPARSABLE: Final = "carrier_unparsable"
 ISSUE_TOO_LARGE: Final = "carrier_unit_too_large"
-ISSUE_GAP: Final = "carrier_gap"
 
 
 def outcome_row(carrier: str, app_status: str | None, nt_status: int | None, ap_req: Fields) -> Fields:
@@ -76,6 +77,8 @@ class CarrierFlow:
         self._held: list[list[Fields]] = [[], []]  # rows waiting for the end of their unit (an HTTP body)
         self._late: list[Fields] = []  # held rows released by a gap: they leave with the next fed bytes
         self.pending: Fields | None = None  # the last AP-REQ not yet answered
+        #: Set by the capture layer: issues then go to the file's report, with the frame that revealed them.
+        self.report: ParseReport | None = None
 
     # --- the interface -------------------------------------------------------------------------------------
 
@@ -105,12 +108,15 @@ class CarrierFlow:
                     self._synced[d] = True
             if self._synced[d]:
                 self._drain(d, to_server, buf, rows)
+        if self.issues and self.report is not None:
+            for kind, n in self.issues.items():
+                self.report.add(kind, frame_no, self.carrier, n)
+            self.issues.clear()
         return [(r, ts, frame_no) for r in rows]
 
     def gap(self, to_server: bool) -> None:
         """Bytes were lost in that direction: forget the partial unit and look for the next one."""
         d = 1 if to_server else 0
-        self.issues[ISSUE_GAP] += 1
         self._buf[d].clear()
         self._skip[d] = 0
         self._synced[d] = False
