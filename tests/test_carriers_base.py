@@ -154,3 +154,15 @@ def test_every_carrier_survives_random_and_truncated_streams() -> None:
                 flow.gap(True)
                 flow.gap(False)
                 feed(flow, [(True, data)], chunk=7)
+
+
+def test_an_answer_delivered_late_does_not_answer_a_later_request() -> None:
+    """Bytes held behind a TCP hole reach the flow with their own (earlier) frame after a later request: that
+    answer cannot be the later AP-REQ's outcome."""
+    flow = SmbCarrier().new_flow()
+    req = smb2_message(neg_init(krb5_token(b"\x01\x00", ap_req())))
+    failure = smb2_message(b"", reply=True, status=0xC000006D)
+    assert [r["msg_type"] for r, _ts, _f in flow.feed(True, req, 20, 20)] == ["AP-REQ"]
+    assert flow.feed(False, failure, 15, 15) == []  # frame 15 precedes the AP-REQ of frame 20
+    got = flow.feed(False, failure, 21, 21)
+    assert [(r["msg_type"], r["app_status"]) for r, _ts, _f in got] == [(None, "STATUS_LOGON_FAILURE")]

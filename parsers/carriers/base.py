@@ -77,6 +77,8 @@ class CarrierFlow:
         self._held: list[list[Fields]] = [[], []]  # rows waiting for the end of their unit (an HTTP body)
         self._late: list[Fields] = []  # held rows released by a gap: they leave with the next fed bytes
         self.pending: Fields | None = None  # the last AP-REQ not yet answered
+        self._pending_frame = 0  # the frame that completed it
+        self._frame = 0  # the frame being fed
         #: Set by the capture layer: issues then go to the file's report, with the frame that revealed them.
         self.report: ParseReport | None = None
 
@@ -85,6 +87,7 @@ class CarrierFlow:
     def feed(self, to_server: bool, data: bytes, ts: int, frame_no: int) -> list[Emitted]:
         """In-order bytes of one direction; returns ``(fields, ts, frame_no)`` of each message completed."""
         d = 1 if to_server else 0
+        self._frame = frame_no
         rows: list[Fields] = self._late
         self._late = []
         view = memoryview(data)
@@ -174,7 +177,8 @@ class CarrierFlow:
                     r["nt_status"] = nt_status
             self.pending = None
             return rows
-        if self.pending is not None:
+        if self.pending is not None and self._frame >= self._pending_frame:
+            # (an answer delivered late from behind a TCP hole can come after a later request: it answers not that)
             ap_req, self.pending = self.pending, None
             return [outcome_row(self.carrier, app_status, nt_status, ap_req)]
         return rows
@@ -184,6 +188,7 @@ class CarrierFlow:
         for r in rows:
             if r["msg_type"] == "AP-REQ":
                 self.pending = r
+                self._pending_frame = self._frame
         return rows
 
     def tag(self, rows: list[Fields]) -> list[Fields]:
