@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 __all__ = ["read_capture", "sniff"]
 
 _FIELD_SET = frozenset(FIELDS)
+_TEMPLATE: dict[str, object] = dict.fromkeys(FIELDS)
+_make = KrbRecord._make
 _REQUESTS = frozenset({"AS-REQ", "TGS-REQ", "AP-REQ", "KPASSWD-REQ"})
 #: UDP request phases remembered for matching KRB-ERRORs (the oldest are forgotten first).
 MAX_UDP_PAIRS = 65_536
@@ -251,17 +253,19 @@ class _Reader:
         report.messages += 1
         if fields.get("partial"):
             report.add("partial_message", frame_no, str(fields.get("msg_type")))
-        values = {k: v for k, v in fields.items() if k in _FIELD_SET}
-        values.update(
-            ts=ts,
-            source=self.path,
-            source_kind=self.kind,
-            record_no=frame_no,
-            carrier=carrier,
-            transport=transport,
-            src_ip=self.addr[src],
-            dst_ip=self.addr[dst],
-            src_port=sport,
-            dst_port=dport,
-        )
-        return KrbRecord(**values)  # type: ignore[arg-type]
+        values = _TEMPLATE.copy()  # every field, in KrbRecord order; update() keeps that order
+        if fields.keys() <= _FIELD_SET:
+            values.update(fields)
+        else:  # an application carrier may add keys of its own
+            values.update({k: v for k, v in fields.items() if k in _FIELD_SET})
+        values["ts"] = ts
+        values["source"] = self.path
+        values["source_kind"] = self.kind
+        values["record_no"] = frame_no
+        values["carrier"] = carrier
+        values["transport"] = transport
+        values["src_ip"] = self.addr[src]
+        values["dst_ip"] = self.addr[dst]
+        values["src_port"] = sport
+        values["dst_port"] = dport
+        return _make(values.values())

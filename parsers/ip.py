@@ -16,6 +16,7 @@ Two entry points:
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable
 from typing import Final
 
@@ -78,23 +79,19 @@ def prefilter_for(linktype: int, all_tcp: bool = False) -> Prefilter | None:
     keep_ip = _keep_ip(all_tcp)
     ports = KRB_PORTS
     if linktype == 1:
+        # Ethernet type, IPv4 version/IHL, flags/fragment offset, protocol and both ports in one unpack
+        fast = struct.Struct("!12xHB5xHxB10xHH").unpack_from
+        tcp_always = 6 if all_tcp else -1
 
         def keep_ethernet(buf: bytes, start: int, end: int) -> bool:
-            if end - start < 34:
+            if end - start < 38:
                 return False
-            et = buf[start + 12] << 8 | buf[start + 13]
+            et, vi, frag, proto, sp, dp = fast(buf, start)
+            if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF:
+                if proto == 17 or proto == 6:
+                    return sp in ports or dp in ports or proto == tcp_always
+                return False
             off = start + 14
-            if et == 0x0800:
-                # the common case inline: IPv4, not a fragment, UDP or TCP
-                if buf[off + 6] & 0x3F or buf[off + 7]:
-                    return True
-                proto = buf[off + 9]
-                if proto == 17 or (proto == 6 and not all_tcp):
-                    l4 = off + (buf[off] & 15) * 4
-                    if l4 + 4 > end:
-                        return False
-                    return (buf[l4] << 8 | buf[l4 + 1]) in ports or (buf[l4 + 2] << 8 | buf[l4 + 3]) in ports
-                return proto == 6
             while et in _VLAN and off + 4 <= end:
                 et = buf[off + 2] << 8 | buf[off + 3]
                 off += 4

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import logging
 import struct
+import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Final
 
@@ -92,7 +93,7 @@ def iter_frames(
 def _read(fh: BinaryIO, n: int) -> bytes:
     try:
         return fh.read(n)
-    except (OSError, EOFError) as exc:  # damaged gzip stream
+    except (OSError, EOFError, zlib.error) as exc:  # damaged gzip stream
         raise MalformedFile(f"unreadable capture: {exc}") from exc
 
 
@@ -105,12 +106,15 @@ def _pcap(
     (network,) = struct.unpack_from(endian + "I", head, 20)
     linktype = network & 0xFFFF  # the upper bits carry FCS information (pcap draft §4)
     keep = keep_for(linktype)
-    unpack = struct.Struct(endian + "IIII").unpack_from
+    # the time stamp is unpacked only for the frames kept: most are not
+    lengths = struct.Struct(endian + "8xII").unpack_from
+    stamp = struct.Struct(endian + "II").unpack_from
     frame_no = 0
-    unsupported = 0
     buf = b""
     pos = n = 0
     try:
+        if keep is None:
+            keep = _never
         while True:
             if n - pos < 16:
                 more = _read_more(fh, report, 0)
@@ -122,12 +126,12 @@ def _pcap(
                 n = len(buf)
                 pos = 0
                 continue
-            sec, frac, incl, orig = unpack(buf, pos)
-            if incl > MAX_FRAME:
-                report.add("bad_record_length", frame_no + 1, f"record of {incl} octets; the rest is unreadable")
-                return
+            incl, orig = lengths(buf, pos)
             end = pos + 16 + incl
             if end > n:
+                if incl > MAX_FRAME:
+                    report.add("bad_record_length", frame_no + 1, f"record of {incl} octets; the rest is unreadable")
+                    return
                 more = _read_more(fh, report, end - n)
                 if not more:
                     report.add("truncated_file", frame_no + 1, f"{n - pos - 16} of {incl} octets")
@@ -137,21 +141,25 @@ def _pcap(
                 pos = 0
                 continue
             frame_no += 1
-            if keep is None:
-                unsupported += 1
-            elif keep(buf, pos + 16, end):
+            if keep(buf, pos + 16, end):
+                sec, frac = stamp(buf, pos)
                 yield frame_no, sec * 1_000_000 + (frac // 1000 if nano else frac), linktype, buf[pos + 16 : end], orig
             pos = end
     finally:
         report.units += frame_no
-        if unsupported:
-            report.add("unsupported_link_type", None, f"link type {linktype}", n=unsupported)
+        if keep is _never and frame_no:
+            report.add("unsupported_link_type", None, f"link type {linktype}", n=frame_no)
+
+
+def _never(buf: bytes, start: int, end: int) -> bool:
+    return False
 
 
 def _read_more(fh: BinaryIO, report: ParseReport, need: int) -> bytes:
+    # read1: a damaged gzip stream still yields what precedes the damage (read() would drop the whole call's data)
     try:
-        return fh.read(max(_CHUNK, need))
-    except (OSError, EOFError) as exc:
+        return fh.read1(max(_CHUNK, need))  # type: ignore[attr-defined]
+    except (OSError, EOFError, zlib.error) as exc:
         report.add("truncated_file", None, f"damaged compressed stream: {exc}")
         return b""
 
