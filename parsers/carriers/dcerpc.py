@@ -111,7 +111,7 @@ class DcerpcCarrier:
 
     def accepts(self, server_port: int, first: bytes, from_client: bool) -> bool:
         """The first bytes are a plausible DCE/RPC v5 header (version, PTYPE, flags, drep, lengths)."""
-        return starts_pdu(first, 0)
+        return first[:1] == b"\x05" and starts_pdu(first, 0)
 
     def new_flow(self) -> DcerpcFlow:
         return DcerpcFlow()

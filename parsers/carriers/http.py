@@ -33,6 +33,7 @@ _METHODS: Final = (
     b"PROPFIND ", b"PROPPATCH ", b"MKCOL ", b"COPY ", b"MOVE ", b"LOCK ", b"UNLOCK ", b"REPORT ", b"SEARCH ",
     b"RPC_IN_DATA ", b"RPC_OUT_DATA ",
 )  # fmt: skip
+_FIRST_LETTERS: Final = frozenset(m[:1] for m in _METHODS) | {b"H"}
 _AUTH_HEADERS: Final = (b"authorization", b"proxy-authorization", b"www-authenticate", b"proxy-authenticate")
 #: ``Negotiate <token>`` / ``Kerberos <token>`` inside a header value (which may list several challenges).
 _SCHEME: Final = re.compile(rb"(?:^|,)\s*(negotiate|kerberos)\s+([^\s,]+)\s*(?=,|$)", re.IGNORECASE)
@@ -187,6 +188,8 @@ class HttpCarrier:
 
     def accepts(self, server_port: int, first: bytes, from_client: bool) -> bool:
         """The stream starts with an HTTP method and a space, or ``HTTP/1.``."""
+        if first[:1] not in _FIRST_LETTERS:  # one set lookup rejects almost every other stream
+            return False
         if from_client:
             return first.startswith(_METHODS)
         return first.startswith(b"HTTP/1.")

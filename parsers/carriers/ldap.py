@@ -164,7 +164,7 @@ class LdapCarrier:
 
     def accepts(self, server_port: int, first: bytes, from_client: bool) -> bool:
         """``30 <len> 02 <1-4 octets> <id> <[APPLICATION n]>`` at the start of the stream."""
-        return starts_message(first, 0)
+        return first[:1] == b"\x30" and starts_message(first, 0)
 
     def new_flow(self) -> LdapFlow:
         return LdapFlow()
