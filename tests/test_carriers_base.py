@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+import base64
 import random
 import struct
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_gss import ap_rep, ap_req, krb5_token, neg_init, neg_resp
 
 from parsers.carriers import DEFAULT
@@ -166,3 +169,53 @@ def test_an_answer_delivered_late_does_not_answer_a_later_request() -> None:
     assert flow.feed(False, failure, 15, 15) == []  # frame 15 precedes the AP-REQ of frame 20
     got = flow.feed(False, failure, 21, 21)
     assert [(r["msg_type"], r["app_status"]) for r, _ts, _f in got] == [(None, "STATUS_LOGON_FAILURE")]
+
+
+CONVERSATIONS = {
+    "smb": (
+        SmbCarrier,
+        [
+            (True, smb2_message(neg_init(krb5_token(b"\x01\x00", ap_req())))),
+            (False, smb2_message(neg_resp(krb5_token(b"\x02\x00", ap_rep())), reply=True)),
+            (True, smb2_message(neg_init(krb5_token(b"\x01\x00", ap_req(kvno=9))))),
+            (False, smb2_message(b"", reply=True, status=0xC000006D)),
+        ],
+    ),
+    "http": (
+        HttpCarrier,
+        [
+            (
+                True,
+                b"GET / HTTP/1.1\r\nAuthorization: Negotiate "
+                + base64.b64encode(neg_init(krb5_token(b"\x01\x00", ap_req())))
+                + b"\r\n\r\n",
+            ),
+            (
+                False,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nWWW-Authenticate: Negotiate "
+                + base64.b64encode(neg_resp(krb5_token(b"\x02\x00", ap_rep())))
+                + b"\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+            ),
+        ],
+    ),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(CONVERSATIONS)), st.lists(st.integers(min_value=1, max_value=400), min_size=1))
+def test_any_segmentation_gives_the_same_rows(name: str, sizes: list[int]) -> None:
+    """Rows depend on the bytes, not on how TCP cut them (sizes cycle over the conversation)."""
+    carrier, parts = CONVERSATIONS[name]
+    whole = [r for r, _ts, _f in feed(carrier().new_flow(), parts)]
+    flow = carrier().new_flow()
+    got = []
+    k = 0
+    for to_server, data in parts:
+        i = 0
+        while i < len(data):
+            n = sizes[k % len(sizes)]
+            k += 1
+            got += [r for r, _ts, _f in flow.feed(to_server, data[i : i + n], k, k)]
+            i += n
+    assert got == whole
+    assert len(whole) == (4 if name == "smb" else 2)

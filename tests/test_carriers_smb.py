@@ -206,3 +206,13 @@ def test_nt_status_name() -> None:
     assert nt_status_name(0xC000006D) == "STATUS_LOGON_FAILURE"
     assert nt_status_name(0xC0000016) == "STATUS_MORE_PROCESSING_REQUIRED"
     assert nt_status_name(0xC00000AA) == "0xC00000AA"
+
+
+def test_large_compound_chains_are_skipped_without_an_issue() -> None:
+    """A compound READ response of 2 MiB is data, not a SESSION_SETUP: skipped, not counted as too large."""
+    header = b"\xfeSMB" + struct.pack("<HHIHHII", 64, 1, 0, 8, 1, 1, 128) + bytes(40)
+    chain = header + bytes(64) + header[:20] + bytes(4) + header[24:] + bytes(2 << 20)
+    flow = SmbCarrier().new_flow()
+    got = feed(flow, [(False, struct.pack(">I", len(chain)) + chain)], chunk=1460)
+    assert got == [] and not flow.issues
+    assert max(len(b) for b in flow._buf) < 4096

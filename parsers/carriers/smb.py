@@ -35,6 +35,8 @@ SMB1_SESSION_SETUP_ANDX: Final = 0x73
 SMB2_FLAGS_SERVER_TO_REDIR: Final = 0x00000001
 SMB1_FLAGS_REPLY: Final = 0x80
 SMB1_FLAGS2_NT_STATUS: Final = 0x4000
+#: Largest compound chain read for a SESSION_SETUP inside (larger ones carry READ/WRITE data and are skipped).
+MAX_COMPOUND: Final = 1 << 16
 #: Enough of a session message to see its magic and command.
 _PEEK: Final = 4 + 16
 #: NetBIOS session-service message types (RFC 1002 §4.3.1).
@@ -72,7 +74,7 @@ class SmbFlow(CarrierFlow):
             raise ValueError("session message without an SMB magic")
         if magic == SMB2 and length >= 16 and _U16.unpack_from(buf, 16)[0] == SMB2_SESSION_SETUP:
             return TAKE, 4 + length
-        if magic == SMB2 and length >= 24 and _U32.unpack_from(buf, 24)[0]:
+        if magic == SMB2 and length >= 24 and _U32.unpack_from(buf, 24)[0] and length <= MAX_COMPOUND:
             return TAKE, 4 + length  # a compound chain: a later header may be a SESSION_SETUP
         if magic == SMB1 and length >= 5 and buf[8] == SMB1_SESSION_SETUP_ANDX:
             return TAKE, 4 + length
