@@ -216,3 +216,51 @@ def test_large_compound_chains_are_skipped_without_an_issue() -> None:
     got = feed(flow, [(False, struct.pack(">I", len(chain)) + chain)], chunk=1460)
     assert got == [] and not flow.issues
     assert max(len(b) for b in flow._buf) < 4096
+
+
+def smb2_pipe(command: int, data: bytes, reply: bool = False, status: int = 0) -> bytes:
+    """An SMB2 WRITE request / READ response / pipe-transceive IOCTL carrying ``data`` (MS-SMB2 §2.2.19-§2.2.32)."""
+    header = b"\xfeSMB" + struct.pack("<HHIHHIIQIIQ16s", 64, 1, status, command, 1, 1 if reply else 0, 0, 9, 0, 0,
+                                      0x1234, bytes(16))  # fmt: skip
+    if command == 9:  # WRITE request: data at 64 + 48
+        body = struct.pack("<HHIQ16sIIHHI", 49, 64 + 48, len(data), 0, bytes(16), 0, 0, 0, 0, 0)
+    elif command == 8:  # READ response: data at 64 + 16
+        body = struct.pack("<HBBIII", 17, 64 + 16, 0, len(data), 0, 0)
+    elif reply:  # IOCTL FSCTL_PIPE_TRANSCEIVE response: output at 64 + 48
+        body = struct.pack("<HHI16sIIIIII", 49, 0, 0x0011C017, bytes(16), 64 + 48, 0, 64 + 48, len(data), 0, 0)
+    else:  # IOCTL FSCTL_PIPE_TRANSCEIVE request: input at 64 + 56
+        body = struct.pack("<HHI16sIIIIIIII", 57, 0, 0x0011C017, bytes(16), 64 + 56, len(data), 0, 0, 0, 1024, 1, 0)
+    msg = header + body + data
+    return struct.pack(">I", len(msg)) + msg
+
+
+def test_dcerpc_over_named_pipes() -> None:
+    """A Kerberos-authenticated bind over \\PIPE\\...: WRITE bind, READ bind_ack, then IOCTL alter_context and its
+    answer; the rows are DCE/RPC rows. Pipe requests and file data are skipped."""
+    from test_carriers_dcerpc import ALTER, ALTER_RESP, BIND, BIND_ACK, REQUEST, bind_body, pdu
+
+    bind = pdu(BIND, bind_body(), neg_init(krb5_token(b"\x01\x00", ap_req(sname=("host", "dc1"), kvno=5))))
+    ack = pdu(BIND_ACK, bind_body(), neg_resp(krb5_token(b"\x02\x00", ap_rep())))
+    alter = pdu(ALTER, bind_body(), neg_init(krb5_token(b"\x01\x00", ap_req(sname=("host", "dc1"), kvno=6))))
+    got, flow = rows(
+        [
+            (True, smb2_message(neg_init(krb5_token(b"\x01\x00", ap_req())))),
+            (False, smb2_message(neg_resp(krb5_token(b"\x02\x00", ap_rep())), reply=True)),
+            (True, smb2_pipe(9, bind)),
+            (False, smb2_pipe(8, ack, reply=True)),
+            (True, smb2_pipe(9, pdu(REQUEST, bytes(5000)))),
+            (True, smb2_pipe(9, bytes(30000))),
+            (True, smb2_pipe(11, alter)),
+            (False, smb2_pipe(11, pdu(ALTER_RESP, bind_body()), reply=True)),
+        ],
+        chunk=700,
+    )
+    assert [(r["carrier"], r["msg_type"], r["ticket_kvno"], r["app_status"]) for r in got] == [
+        ("smb2", "AP-REQ", 7, None),
+        ("smb2", "AP-REP", None, "STATUS_SUCCESS"),
+        ("dcerpc", "AP-REQ", 5, None),
+        ("dcerpc", "AP-REP", None, "bind_ack"),
+        ("dcerpc", "AP-REQ", 6, None),
+        ("dcerpc", None, 6, "alter_context_resp"),  # answered without a token: the outcome row
+    ]
+    assert not flow.issues

@@ -19,6 +19,7 @@ instead.
 from __future__ import annotations
 
 import logging
+import struct
 from collections import Counter
 from typing import Final
 
@@ -40,6 +41,9 @@ KEEP: Final = 64
 #: The AP-REQ fields an outcome row repeats.
 _CARRIED: Final = ("service", "service_realm", "ticket_realm", "ticket_service", "ticket_etype", "ticket_kvno")
 _TEMPLATE: Final = dict.fromkeys((*KEYS, "carrier", "app_status"))
+
+#: What a unit's parser may raise on hostile bytes (struct.error is not a ValueError).
+_UNIT_ERRORS: Final = (ValueError, IndexError, KeyError, TypeError, OverflowError, struct.error)
 
 NEED: Final = 0  # _next: more bytes are needed
 TAKE: Final = 1  # _next: the first n bytes are one unit to decode
@@ -194,7 +198,8 @@ class CarrierFlow:
     def tag(self, rows: list[Fields]) -> list[Fields]:
         """Set ``carrier`` on ``rows`` (and ``app_status`` where it is missing)."""
         for r in rows:
-            r["carrier"] = self.carrier
+            if r.get("carrier") is None:  # rows of a nested carrier (DCE/RPC on an SMB pipe) keep theirs
+                r["carrier"] = self.carrier
             r.setdefault("app_status", None)
         return rows
 
@@ -204,7 +209,7 @@ class CarrierFlow:
         while buf and self._skip[d] == 0 and self._synced[d]:
             try:
                 action, n = self._next(buf, to_server)
-            except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
+            except _UNIT_ERRORS as exc:
                 log.debug("%s unit not parsed: %s", self.carrier, exc)
                 action, n = LOST, 0
             if action == NEED:
@@ -228,7 +233,7 @@ class CarrierFlow:
                 del buf[:n]
                 try:
                     got = self._unit(unit, to_server)
-                except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
+                except _UNIT_ERRORS as exc:
                     log.debug("%s unit not decoded: %s", self.carrier, exc)
                     self.issues[ISSUE_UNPARSABLE] += 1
                     got = []

@@ -24,6 +24,7 @@ from typing import Final
 from ..gss import decode_gss
 from ..krb5.constants import NTSTATUS_NAMES
 from .base import NEED, SKIP, TAKE, CarrierFlow, Fields
+from .dcerpc import HEADER, DcerpcFlow, starts_pdu
 
 __all__ = ["SmbCarrier", "SmbFlow", "nt_status_name"]
 
@@ -31,6 +32,14 @@ SMB1: Final = b"\xffSMB"
 SMB2: Final = b"\xfeSMB"
 _MAGICS: Final = (SMB1, SMB2, b"\xfdSMB", b"\xfcSMB")
 SMB2_SESSION_SETUP: Final = 0x0001
+SMB2_READ: Final = 0x0008
+SMB2_WRITE: Final = 0x0009
+SMB2_IOCTL: Final = 0x000B
+_PIPE_COMMANDS: Final = frozenset({SMB2_READ, SMB2_WRITE, SMB2_IOCTL})
+FSCTL_PIPE_TRANSCEIVE: Final = 0x0011C017
+STATUS_BUFFER_OVERFLOW: Final = 0x80000005  # a pipe READ whose message continues: the data is still good
+#: DCE/RPC PDU types worth reading on a pipe: bind, bind_ack, bind_nak, alter_context(_resp), auth3, fault.
+_RPC_AUTH: Final = frozenset({3, 11, 12, 13, 14, 15, 16})
 SMB1_SESSION_SETUP_ANDX: Final = 0x73
 SMB2_FLAGS_SERVER_TO_REDIR: Final = 0x00000001
 SMB1_FLAGS_REPLY: Final = 0x80
@@ -56,6 +65,10 @@ class SmbFlow(CarrierFlow):
 
     carrier = "smb2"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._rpc: DcerpcFlow | None = None  # DCE/RPC over named pipes of this connection
+
     def _next(self, buf: bytearray, to_server: bool) -> tuple[int, int]:
         if len(buf) < 4:
             return NEED, 0
@@ -78,6 +91,14 @@ class SmbFlow(CarrierFlow):
             return TAKE, 4 + length  # a compound chain: a later header may be a SESSION_SETUP
         if magic == SMB1 and length >= 5 and buf[8] == SMB1_SESSION_SETUP_ANDX:
             return TAKE, 4 + length
+        if magic == SMB2 and 16 <= length <= MAX_COMPOUND and _U16.unpack_from(buf, 16)[0] in _PIPE_COMMANDS:
+            at = _pipe_data(buf, 4, min(len(buf), 4 + length))
+            if at is None:
+                return SKIP, 4 + length
+            if at[0] + HEADER > min(len(buf), 4 + length) and len(buf) < 4 + length:
+                return NEED, 0  # the DCE/RPC header is not in yet
+            if at[1] >= HEADER and starts_pdu(buf, at[0]) and buf[at[0] + 2] in _RPC_AUTH:
+                return TAKE, 4 + length
         return SKIP, 4 + length
 
     def _resync(self, buf: bytearray, to_server: bool, start: int) -> int | None:
@@ -107,6 +128,8 @@ class SmbFlow(CarrierFlow):
             stop = base + nxt if nxt and base + nxt <= end else end
             if command == SMB2_SESSION_SETUP:
                 rows += self.tag(self._session_setup2(unit, base, stop, to_server))
+            elif command in _PIPE_COMMANDS:
+                rows += self._pipe(unit, base, stop, to_server)
             if not nxt or base + nxt >= end:
                 break
             base += nxt
@@ -132,6 +155,29 @@ class SmbFlow(CarrierFlow):
         if reply:
             return self.answered(rows, nt_status_name(status), status)
         return self.requested(rows)
+
+    def _pipe(self, unit: bytes, base: int, stop: int, to_server: bool) -> list[Fields]:
+        """DCE/RPC PDUs carried in a named-pipe WRITE, READ or FSCTL_PIPE_TRANSCEIVE (MS-RPCE §2.1.1.2)."""
+        at = _pipe_data(unit, base, stop)
+        if at is None:
+            return []
+        if self._rpc is None:
+            self._rpc = DcerpcFlow()
+            self._rpc.issues = self.issues
+        rpc = self._rpc
+        rpc._frame = self._frame
+        pos, end = at[0], at[0] + at[1]
+        rows: list[Fields] = []
+        while end - pos >= HEADER and starts_pdu(unit, pos):
+            frag = _U16.unpack_from(unit, pos + 8)[0] if unit[pos + 4] & 0x10 else unit[pos + 8] << 8 | unit[pos + 9]
+            if pos + frag > end:
+                break
+            if unit[pos + 2] in _RPC_AUTH:
+                rows += rpc._unit(unit[pos : pos + frag], to_server)
+            pos += frag
+        for r in rows:
+            r["carrier"] = "dcerpc"
+        return rows
 
     def _smb1(self, unit: bytes, base: int, to_server: bool) -> list[Fields]:
         self.carrier = "smb"
@@ -174,6 +220,32 @@ class SmbFlow(CarrierFlow):
         if start + length > stop:
             self.issues["smb_bad_security_buffer"] += 1
         return unit[start : min(start + length, stop)]
+
+
+def _pipe_data(buf: bytes | bytearray, base: int, stop: int) -> tuple[int, int] | None:
+    """``(start, length)`` of the data a WRITE request, READ response or pipe-transceive IOCTL carries (offsets are
+    relative to the SMB2 header at ``base``), cut to ``stop``; ``None`` for other messages or when it is not there."""
+    if stop - base < 64 + 8:
+        return None
+    command = _U16.unpack_from(buf, base + 12)[0]
+    reply = _U32.unpack_from(buf, base + 16)[0] & SMB2_FLAGS_SERVER_TO_REDIR
+    status = _U32.unpack_from(buf, base + 8)[0]
+    body = base + 64
+    if reply and status not in (0, STATUS_BUFFER_OVERFLOW):
+        return None
+    if command == SMB2_WRITE and not reply:
+        off, length = _U16.unpack_from(buf, body + 2)[0], _U32.unpack_from(buf, body + 4)[0]
+    elif command == SMB2_READ and reply:
+        off, length = buf[body + 2], _U32.unpack_from(buf, body + 4)[0]
+    elif command == SMB2_IOCTL and stop - body >= 40 and _U32.unpack_from(buf, body + 4)[0] == FSCTL_PIPE_TRANSCEIVE:
+        at = body + (32 if reply else 24)  # response: OutputOffset/Count; request: InputOffset/Count
+        off, length = _U32.unpack_from(buf, at)[0], _U32.unpack_from(buf, at + 4)[0]
+    else:
+        return None
+    start = base + off
+    if off < 64 or start >= stop or not length:
+        return None
+    return start, min(length, stop - start)
 
 
 class SmbCarrier:
