@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
 
 from .errors import KrbDecodeError
 from .ip import KRB_PORTS, TCP, UDP, Network, prefilter_for
@@ -72,14 +73,24 @@ def read_capture(path: str, report: ParseReport, carriers: Sequence[Carrier] = (
     carrier, transport, src/dst ip and port, and the decoded fields (see :func:`parsers.krb5.decode_message`).
     ``report.units`` counts frames, ``report.messages`` rows; problems are counted in ``report.issues``.
     ``carriers`` are application carriers offered every TCP flow that is not on 88/464.
-    Raises :class:`~parsers.errors.UnsupportedFormat` / :class:`~parsers.errors.MalformedFile` (on first use)
-    when the file is not a usable capture.
+    Raises :class:`~parsers.errors.UnsupportedFormat` / :class:`~parsers.errors.MalformedFile` at once (before
+    the first row is asked for) when the file is not a usable capture; ``OSError`` when it cannot be opened.
     """
-    with open_capture(path) as fh:
+    fh = open_capture(path)
+    try:
         head = read_head(fh)
-        kind = _sniff(head) or "pcap"
-        report.source_kind = kind
-        yield from _Reader(path, kind, report, tuple(carriers)).run(iter_frames(fh, head, report, _keep_for(carriers)))
+        kind = _sniff(head)
+        frames = iter_frames(fh, head, report, _keep_for(carriers))
+    except BaseException:
+        fh.close()
+        raise
+    report.source_kind = kind
+    return _rows(fh, _Reader(path, kind or "pcap", report, tuple(carriers)), frames)
+
+
+def _rows(fh: BinaryIO, reader: _Reader, frames: Iterator[tuple[int, int, int, bytes, int]]) -> Iterator[KrbRecord]:
+    with fh:
+        yield from reader.run(frames)
 
 
 def _keep_for(carriers: Sequence[Carrier]) -> Callable[[int], Prefilter | None]:

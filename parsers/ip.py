@@ -81,6 +81,8 @@ def prefilter_for(linktype: int, all_tcp: bool = False) -> Prefilter | None:
     if linktype == 1:
         # Ethernet type, IPv4 version/IHL, flags/fragment offset, protocol and both ports in one unpack
         fast = struct.Struct("!12xHB5xHxB10xHH").unpack_from
+        fast6 = struct.Struct("!20xB33xHH").unpack_from  # IPv6 next header and the ports behind a bare header
+        fast_vlan = struct.Struct("!16xHB5xHxB10xHH").unpack_from  # one 802.1Q tag, then as ``fast``
         tcp_always = 6 if all_tcp else -1
 
         def keep_ethernet(buf: bytes, start: int, end: int) -> bool:
@@ -91,7 +93,20 @@ def prefilter_for(linktype: int, all_tcp: bool = False) -> Prefilter | None:
                 if proto == 17 or proto == 6:
                     return sp in ports or dp in ports or proto == tcp_always
                 return False
+            size = end - start
+            if et == 0x86DD and size >= 58:
+                nh, sp, dp = fast6(buf, start)
+                if nh == 17 or nh == 6:
+                    return sp in ports or dp in ports or nh == tcp_always
+                return nh in _IPV6_EXT or nh == _FRAG6
+            if et == 0x8100 and size >= 42:
+                et, vi, frag, proto, sp, dp = fast_vlan(buf, start)
+                if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF:
+                    if proto == 17 or proto == 6:
+                        return sp in ports or dp in ports or proto == tcp_always
+                    return False
             off = start + 14
+            et = buf[start + 12] << 8 | buf[start + 13]
             while et in _VLAN and off + 4 <= end:
                 et = buf[off + 2] << 8 | buf[off + 3]
                 off += 4
@@ -101,6 +116,8 @@ def prefilter_for(linktype: int, all_tcp: bool = False) -> Prefilter | None:
                 return keep_ip(buf, off, end, 6)
             return False
 
+        keep_ethernet.ethernet_ports = ports  # type: ignore[attr-defined]  # lets pcapfile fuse the common case
+        keep_ethernet.tcp_always = all_tcp  # type: ignore[attr-defined]
         return keep_ethernet
     if linktype in (101, 12, 14, 228, 229):
 
