@@ -177,3 +177,11 @@ def test_response_until_close_and_gap() -> None:
     flow.gap(True)
     got = flow.feed(True, b"tail of a lost body" + request(neg_init(krb5_token(b"\x01\x00", ap_req()))), 6, 6)
     assert [r["msg_type"] for r, _ts, _f in got] == ["AP-REQ"]
+
+
+def test_header_line_without_colon_is_counted() -> None:
+    token = base64.b64encode(neg_init(krb5_token(b"\x01\x00", ap_req())))
+    head = b"GET / HTTP/1.1\r\nthis is not a header\r\nAuthorization: Negotiate "
+    got, flow = run([(True, head + token + b"\r\n\r\n")])
+    assert [r["msg_type"] for r, _ts, _f in got] == ["AP-REQ"]
+    assert flow.issues == {"http_bad_headers": 1}

@@ -27,6 +27,11 @@ dcerpc     the answering PDU: ``bind_ack``, ``alter_context_resp``, ``bind_nak: 
 A client's rows have ``app_status`` None. An answer to an AP-REQ with no Kerberos token in it gives an *outcome
 row*: ``msg_type`` None, ``phase`` ``AP``, the carrier, ``app_status`` (and ``nt_status``), and the AP-REQ's service
 and ticket fields (see :mod:`parsers.carriers.base`), so "HTTP 401 after an AP-REQ" is visible without a token.
+
+Issue kinds counted in the capture's ParseReport: ``carrier_unparsable`` (bytes that are not the protocol; the flow
+resynchronises), ``carrier_unit_too_large`` (a unit over 1 MiB that should hold a security blob),
+``gss_malformed_token`` and ``gss_krb5_decode_error`` (:mod:`parsers.gss`), ``smb_bad_security_buffer``,
+``http_bad_base64``, ``http_bad_headers``, ``ldap_bad_bind``. Lost TCP bytes are the capture layer's ``tcp_gap``.
 """
 
 from __future__ import annotations
