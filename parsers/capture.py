@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
@@ -43,6 +44,8 @@ __all__ = ["read_capture", "sniff"]
 _FIELD_SET = frozenset(FIELDS)
 _TEMPLATE: dict[str, object] = dict.fromkeys(FIELDS)
 _make = KrbRecord._make
+_TCP_HEADER = struct.Struct("!HHI4xBB").unpack_from  # ports, sequence number, data offset, flags
+_UDP_HEADER = struct.Struct("!HHH").unpack_from  # ports, length
 _REQUESTS = frozenset({"AS-REQ", "TGS-REQ", "AP-REQ", "KPASSWD-REQ"})
 #: UDP request phases remembered for matching KRB-ERRORs (the oldest are forgotten first).
 MAX_UDP_PAIRS = 65_536
@@ -155,19 +158,20 @@ class _Reader:
                 continue
             src, dst, proto, l4 = pkt
             if proto == UDP:
-                yield from self._udp(src, dst, l4, ts, frame_no, cut)
+                row = self._udp(src, dst, l4, ts, frame_no, cut)
+                if row is not None:
+                    yield row
             elif proto == TCP:
                 n = len(l4)
                 if n < 20:
                     if not cut:
                         report.add("bad_tcp_header", frame_no, f"{n} octets")
                     continue
-                sport = l4[0] << 8 | l4[1]
-                dport = l4[2] << 8 | l4[3]
+                sport, dport, seq, doff, tcp_flags = _TCP_HEADER(l4)
                 krb = sport in KRB_PORTS or dport in KRB_PORTS
                 if not krb and not carriers:
                     continue
-                doff = (l4[12] >> 4) * 4
+                doff = (doff >> 4) * 4
                 if doff < 20 or doff > n:
                     if not cut or doff < 20:
                         report.add("bad_tcp_header", frame_no, f"data offset {doff} of {n} octets")
@@ -176,9 +180,8 @@ class _Reader:
                     continue
                 if cut and krb:
                     report.add("truncated_frame", frame_no, f"{len(data)} of {orig} octets")
-                seq = int.from_bytes(l4[4:8], "big")
                 done = flows.segment(
-                    src, sport, dst, dport, seq, l4[13], l4[doff:], ts, frame_no, orig - len(data) if cut else 0
+                    src, sport, dst, dport, seq, tcp_flags, l4[doff:], ts, frame_no, orig - len(data) if cut else 0
                 )
                 for flow, from_client, fields, mts, mno in done:
                     yield self._tcp_row(flow, from_client, fields, mts, mno)
@@ -186,25 +189,23 @@ class _Reader:
         for flow, from_client, fields, mts, mno in flows.finish_all():
             yield self._tcp_row(flow, from_client, fields, mts, mno)
 
-    def _udp(self, src: bytes, dst: bytes, l4: bytes, ts: int, frame_no: int, cut: bool) -> Iterator[KrbRecord]:
+    def _udp(self, src: bytes, dst: bytes, l4: bytes, ts: int, frame_no: int, cut: bool) -> KrbRecord | None:
         report = self.report
         n = len(l4)
         if n < 8:
             if not cut:
                 report.add("bad_udp_header", frame_no, f"{n} octets")
-            return
-        sport = l4[0] << 8 | l4[1]
-        dport = l4[2] << 8 | l4[3]
+            return None
+        sport, dport, ulen = _UDP_HEADER(l4)
         if dport in KRB_PORTS:
             server_port, to_server = dport, True
         elif sport in KRB_PORTS:
             server_port, to_server = sport, False
         else:
-            return
-        ulen = l4[4] << 8 | l4[5]
+            return None
         if ulen < 8:
             report.add("bad_udp_header", frame_no, f"UDP length {ulen}")
-            return
+            return None
         if ulen > n:
             if cut:
                 report.add("truncated_frame", frame_no, f"UDP datagram of {ulen} octets, {n} captured")
@@ -219,7 +220,7 @@ class _Reader:
             fields = decode(payload)
         except KrbDecodeError as exc:
             report.add("asn1_decode_error", frame_no, f"{name} udp payload of {len(payload)} octets: {exc}")
-            return
+            return None
         pair = (src, sport, dst, dport) if to_server else (dst, dport, src, sport)
         msg = fields["msg_type"]
         if to_server:
@@ -231,7 +232,7 @@ class _Reader:
                 phases[pair] = fields["phase"]  # type: ignore[assignment]
         elif msg == "KRB-ERROR" and fields["phase"] is None:
             fields["phase"] = self.udp_phase.get(pair)
-        yield self._row(fields, ts, frame_no, name, "udp", src, dst, sport, dport)
+        return self._row(fields, ts, frame_no, name, "udp", src, dst, sport, dport)
 
     def _tcp_row(self, flow: TcpFlow, from_client: bool, fields: dict[str, object], ts: int, fno: int) -> KrbRecord:
         client, cport = flow.client

@@ -39,6 +39,8 @@ _NULL_IPV6: Final = frozenset({24, 28, 30})  # AF_INET6 on NetBSD/OpenBSD, FreeB
 MAX_DATAGRAMS: Final = 4096
 MAX_EXT_HEADERS: Final = 16
 
+_ETH_IPV4: Final = struct.Struct("!12xHBxH2xHxB2x4s4s").unpack_from
+
 #: (source address, destination address, IP protocol, transport header and payload); addresses are 4 or 16 octets.
 Packet = tuple[bytes, bytes, int, bytes]
 
@@ -203,6 +205,11 @@ class Network:
     def packet(self, linktype: int, data: bytes, frame_no: int, cut: bool) -> Packet | None:
         """The frame's (src, dst, protocol, transport octets), or None (not IP, unreadable, or a fragment of a
         datagram not yet complete). ``cut``: the frame was shortened by the snaplen."""
+        if linktype == 1 and len(data) >= 34:
+            # the usual case at once: Ethernet, IPv4 without options, not a fragment, length consistent
+            et, vi, total, frag, proto, src, dst = _ETH_IPV4(data)
+            if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF and 20 <= total <= len(data) - 14:
+                return src, dst, proto, data[34 : 14 + total]
         found = _link(linktype, data, 0, len(data))
         if found is None:
             return None
