@@ -138,7 +138,10 @@ class _Reader:
         for carrier in self.carriers:
             try:
                 if carrier.accepts(flow.server_port, first, from_client):
-                    return carrier.new_flow()
+                    handler = carrier.new_flow()
+                    if hasattr(handler, "report"):
+                        handler.report = self.report  # the carrier counts unreadable units and tokens here
+                    return handler
             except Exception as exc:
                 self.report.add("carrier_error", None, f"{getattr(carrier, 'name', carrier)}: {exc!r}")
         return None
