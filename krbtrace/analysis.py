@@ -65,6 +65,12 @@ class Analysis:
         """The stable JSON report (``krbtrace analyze --format json``): inputs, summary, clock_offsets, findings."""
         return _report.to_json(self)
 
+    def _repr_html_(self) -> str:
+        """The notebook view: summary, findings table and a small swimlane (:func:`krbtrace.html_report.repr_html`)."""
+        from .html_report import repr_html  # matplotlib loads only in a notebook
+
+        return repr_html(self)
+
     def __repr__(self) -> str:
         s = self.summary()
         return (

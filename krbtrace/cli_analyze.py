@@ -52,6 +52,8 @@ def add_analyze_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--service", help="only attempts involving a service name containing this text")
     p.add_argument("--host", help="only attempts involving this address or computer name")
     p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
+    p.add_argument("--plot", type=Path, metavar="DIR", help="also write the figures as PNG files into DIR")
+    p.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
 
 
 class ProgressLine:
@@ -113,6 +115,14 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.timeline is not None:
         write_frame(a.timeline, args.timeline)
         print(f"wrote {a.timeline.height} rows to {args.timeline}", file=sys.stderr)
+    if args.plot is not None:
+        from .plot import write_plots  # matplotlib loads only when figures are asked for
+
+        print(f"wrote {len(write_plots(a, args.plot))} figures to {args.plot}", file=sys.stderr)
+    if args.html is not None:
+        from .html_report import write_html
+
+        print(f"wrote {write_html(a, args.html)}", file=sys.stderr)
     sys.stdout.write(a.to_json() if args.format == "json" else a.report())
     if any(r.fatal is not None for r in a.reports):
         return EXIT_USAGE

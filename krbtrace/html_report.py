@@ -1,0 +1,422 @@
+"""One self-contained HTML report of an analysis, and the notebook ``_repr_html_`` of an Analysis.
+
+The report is a single file: figures are base64 PNG, style and script are inline, and a Content-Security-Policy
+forbids every fetch, so it opens the same from a mail attachment on an air-gapped workstation. Sections: summary,
+findings with evidence and remedies, clock offsets, figures, and the correlated timeline as a table filtered by a
+little inline script (rows capped, with the cut stated). All text from the inputs is escaped: principal names,
+e-text and event data are attacker-controlled.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+from matplotlib.figure import Figure
+
+from . import plot
+from .schema import CLOCK_OFFSETS, CORRELATED, EXCHANGES, FINDINGS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ROWS: Final = 5000
+SEVERITY_ORDER: Final = ("critical", "high", "medium", "low", "info")
+#: Lists in findings (principals, evidence) are cut to this many items, with the rest counted.
+LIST_CAP: Final = 25
+TABLE_COLUMNS: Final = (
+    ("ts", "time (UTC)"),
+    ("evidence", "evidence"),
+    ("host", "host"),
+    ("flow", "from → to"),
+    ("msg_type", "message / event"),
+    ("phase", "phase"),
+    ("outcome", "outcome"),
+    ("error_name", "error"),
+    ("client", "client"),
+    ("service", "service"),
+    ("etype", "etype"),
+    ("clock_offset_s", "clock offset"),
+)
+
+CSP: Final = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+
+CSS: Final = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1280px;padding:0 18px 40px;
+color:#212121}
+h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:3px;margin-top:28px}
+.meta{color:#616161}.num{text-align:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #e0e0e0;padding:3px 7px;text-align:left;
+vertical-align:top}th{background:#f5f5f5}
+.finding{border:1px solid #ddd;border-left:6px solid #90a4ae;border-radius:4px;padding:8px 14px;margin:12px 0}
+.finding h3{margin:2px 0 6px;font-size:16px}.finding dl{display:grid;grid-template-columns:max-content 1fr;
+gap:2px 12px;margin:6px 0}.finding dt{color:#616161}.finding dd{margin:0}
+.sev{display:inline-block;border-radius:3px;padding:0 6px;color:#fff;font-size:12px;text-transform:uppercase}
+.sev-critical{background:#b71c1c;border-left-color:#b71c1c}.sev-high{background:#e53935;border-left-color:#e53935}
+.sev-medium{background:#ef6c00;border-left-color:#ef6c00}.sev-low{background:#f9a825;border-left-color:#f9a825}
+.sev-info{background:#78909c;border-left-color:#78909c}
+.finding.sev-critical,.finding.sev-high,.finding.sev-medium,.finding.sev-low,.finding.sev-info{background:#fff}
+.remedy{background:#e8f5e9;padding:6px 10px;border-radius:3px;white-space:pre-wrap}
+figure{margin:10px 0}figure img{max-width:100%;border:1px solid #eee}
+#timeline{font-size:12px}#timeline td{white-space:nowrap}
+tr.o-failed td{background:#ffebee}tr.o-unanswered td{background:#fff3e0}tr.o-expected td{color:#757575}
+.bad{color:#c62828;font-weight:600}.controls{display:flex;gap:10px;align-items:center;flex-wrap:wrap;margin:8px 0}
+.cut{background:#fffde7;border:1px solid #fff59d;padding:4px 8px}.scroll{overflow-x:auto}
+"""
+
+#: Filters the timeline table: free text, phase, outcome, errors only, or the rows a finding cites.
+JS: Final = """
+(function () {
+  "use strict";
+  var table = document.getElementById("timeline");
+  if (!table) { return; }
+  var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+  var texts = rows.map(function (r) { return r.textContent.toLowerCase(); });
+  var q = document.getElementById("f-text"), ph = document.getElementById("f-phase");
+  var oc = document.getElementById("f-outcome"), er = document.getElementById("f-errors");
+  var shown = document.getElementById("f-count"), only = document.getElementById("f-finding");
+  var picked = null;
+  function apply() {
+    var s = q.value.trim().toLowerCase(), n = 0;
+    rows.forEach(function (r, i) {
+      var ok = (!s || texts[i].indexOf(s) >= 0) && (!ph.value || r.dataset.phase === ph.value) &&
+        (!oc.value || r.dataset.outcome === oc.value) && (!er.checked || r.dataset.error === "1") &&
+        (!picked || picked.has(r.dataset.row));
+      r.hidden = !ok;
+      if (ok) { n += 1; }
+    });
+    shown.textContent = String(n);
+  }
+  [q, ph, oc, er].forEach(function (el) { el.addEventListener("input", apply); el.addEventListener("change", apply); });
+  document.querySelectorAll("button[data-rows]").forEach(function (b) {
+    b.addEventListener("click", function () {
+      picked = new Set(b.dataset.rows.split(" ").filter(Boolean));
+      only.hidden = false;
+      only.querySelector("span").textContent = b.dataset.rule;
+      apply();
+      table.scrollIntoView();
+    });
+  });
+  only.querySelector("button").addEventListener("click", function () { picked = null; only.hidden = true; apply(); });
+  apply();
+})();
+"""
+
+
+def _esc(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _ts(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def _frames(data: Any) -> dict[str, pl.DataFrame]:
+    return {
+        "timeline": plot.frame(data, "timeline", CORRELATED),
+        "exchanges": plot.frame(data, "exchanges", EXCHANGES),
+        "findings": plot.frame(data, "findings", FINDINGS),
+        "clock_offsets": plot.frame(data, "clock_offsets", CLOCK_OFFSETS),
+    }
+
+
+def figure_png(fig: Figure, dpi: int = 90) -> str:
+    """The figure as a ``data:image/png;base64`` URL."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _img(fig: Figure, alt: str, dpi: int = 90) -> str:
+    return f'<figure><img alt="{_esc(alt)}" src="{figure_png(fig, dpi)}"><figcaption>{_esc(alt)}</figcaption></figure>'
+
+
+def _capped(items: Iterable[object] | None, cap: int = LIST_CAP) -> str:
+    values = [str(v) for v in items or [] if v is not None]
+    more = f" <i>(+{len(values) - cap} more)</i>" if len(values) > cap else ""
+    return ", ".join(_esc(v) for v in values[:cap]) + more
+
+
+def summary_facts(data: Any) -> list[tuple[str, str]]:
+    """(label, value) pairs of the summary: rows, time span, exchanges, failures, principals, hosts, findings."""
+    f = _frames(data)
+    tl, ex, fnd = f["timeline"], f["exchanges"], f["findings"]
+    facts = [("timeline rows", f"{tl.height:,}")]
+    if tl.height:
+        facts.append(("time span", f"{_ts(tl['ts'].min())} .. {_ts(tl['ts'].max())}"))  # type: ignore[arg-type]
+        sources = tl["source"].drop_nulls().unique().sort().to_list()
+        facts.append(
+            (
+                "inputs",
+                ", ".join(sources[:LIST_CAP]) + (f" (+{len(sources) - LIST_CAP})" if len(sources) > LIST_CAP else ""),
+            )
+        )
+    if ex.height:
+        by = ex.group_by("outcome").len().sort("len", descending=True)
+        facts.append(("exchanges", f"{ex.height:,} (" + ", ".join(f"{o}: {n:,}" for o, n in by.iter_rows()) + ")"))
+        facts.append(("principals", f"{ex['client'].drop_nulls().n_unique():,}"))
+        facts.append(("client hosts", f"{ex['client_host'].drop_nulls().n_unique():,}"))
+    sev = severity_counts(fnd["severity"].to_list()) if fnd.height else "none"
+    facts.append(("findings", f"{fnd.height} ({sev})" if fnd.height else "none"))
+    counts = issue_counts(data)
+    if counts:
+        shown = ", ".join(f"{k}: {v:,}" for k, v in list(counts.items())[:10])
+        facts.append(("parse issues", f"{sum(counts.values()):,} ({shown})"))
+    return facts
+
+
+def issue_counts(data: Any) -> dict[str, int]:
+    """Parse issues by kind over all inputs, most frequent first (``Analysis.issues`` frame or a mapping)."""
+    issues = getattr(data, "issues", None) if not isinstance(data, Mapping) else data.get("issues")
+    if isinstance(issues, pl.DataFrame) and {"kind", "count"} <= set(issues.columns):
+        by = issues.group_by("kind").agg(pl.col("count").sum()).sort(["count", "kind"], descending=[True, False])
+        return {str(k): int(n) for k, n in by.iter_rows()}
+    if isinstance(issues, Mapping):
+        return {str(k): int(v) for k, v in sorted(issues.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))}
+    return {}
+
+
+def severity_counts(values: list[str]) -> str:
+    """``"2 high, 1 medium"`` in severity order."""
+    counts = {s: values.count(s) for s in dict.fromkeys(values)}
+    order = [s for s in SEVERITY_ORDER if s in counts] + sorted(s for s in counts if s not in SEVERITY_ORDER)
+    return ", ".join(f"{counts[s]} {s}" for s in order)
+
+
+def _summary(data: Any) -> str:
+    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in summary_facts(data))
+    ex = plot.frame(data, "exchanges", EXCHANGES)
+    matrix = ""
+    if ex.height:
+        piv = ex.group_by(["phase", "outcome"]).len()
+        outcomes = [o for o in plot.OUTCOME_COLORS if o in set(piv["outcome"].to_list())]
+        head = "".join(f"<th>{_esc(o)}</th>" for o in outcomes)
+        body = ""
+        for phase in sorted(
+            set(piv["phase"].drop_nulls().to_list()),
+            key=lambda p: list(plot.PHASE_MARKERS).index(p) if p in plot.PHASE_MARKERS else 9,
+        ):
+            cells = piv.filter(pl.col("phase") == phase)
+            got = dict(zip(cells["outcome"], cells["len"], strict=True))
+            body += (
+                f"<tr><th>{_esc(phase)}</th>"
+                + "".join(f'<td class="num">{got.get(o, 0):,}</td>' for o in outcomes)
+                + "</tr>"
+            )
+        matrix = f'<table id="phases"><tr><th>phase</th>{head}</tr>{body}</table>'
+    text = ""
+    report = getattr(data, "report", None)
+    if callable(report):
+        try:
+            text = f"<details><summary>text report</summary><pre>{_esc(report())}</pre></details>"
+        except Exception:  # the HTML must still be written when the text report has a bug
+            log.debug("text report failed", exc_info=True)
+    return f'<section id="summary"><h2>Summary</h2><table>{rows}</table>{matrix}{text}</section>'
+
+
+def _finding(f: dict[str, Any]) -> str:
+    sev = str(f.get("severity") or "info")
+    ids = " ".join(str(r) for r in f.get("row_ids") or [])
+    evidence = list(f.get("evidence") or [])
+    ev = "".join(f"<li>{_esc(e)}</li>" for e in evidence[:LIST_CAP])
+    if len(evidence) > LIST_CAP:
+        ev += f"<li><i>+{len(evidence) - LIST_CAP} more</i></li>"
+    show = (
+        f' <button type="button" data-rule="{_esc(f["rule"])}" data-rows="{_esc(ids)}">show in timeline</button>'
+        if ids
+        else ""
+    )
+    return (
+        f'<article class="finding sev-{_esc(sev)}" data-rule="{_esc(f["rule"])}">'
+        f'<h3><span class="sev sev-{_esc(sev)}">{_esc(sev)}</span> {_esc(f.get("title") or f["rule"])} '
+        f"<code>{_esc(f['rule'])}</code></h3><dl>"
+        f"<dt>count</dt><dd>{_esc(f.get('count'))} (confidence {_esc(f.get('confidence') or 'n/a')})</dd>"
+        f"<dt>seen</dt><dd>{_esc(_ts(f.get('first_seen')))} .. {_esc(_ts(f.get('last_seen')))}</dd>"
+        f"<dt>error code</dt><dd>{_esc(f.get('error_code'))}</dd>"
+        f"<dt>principals</dt><dd>{_capped(f.get('principals'))}</dd>"
+        f"<dt>services</dt><dd>{_capped(f.get('services'))}</dd>"
+        f"<dt>hosts</dt><dd>{_capped(f.get('hosts'))}</dd></dl>"
+        f'<p class="explanation">{_esc(f.get("explanation"))}</p>'
+        f'<div class="remedy"><b>Remedy:</b> {_esc(f.get("remedy"))}</div>'
+        f"<details><summary>evidence ({len(evidence)})</summary><ul>{ev}</ul></details>{show}</article>"
+    )
+
+
+def _findings(data: Any) -> str:
+    fnd = plot.frame(data, "findings", FINDINGS)
+    if fnd.height == 0:
+        return '<section id="findings"><h2>Findings</h2><p>No rule matched.</p></section>'
+    body = "".join(_finding(f) for f in fnd.iter_rows(named=True))
+    return f'<section id="findings"><h2>Findings ({fnd.height})</h2>{body}</section>'
+
+
+def _offsets(data: Any, tolerance_s: float) -> str:
+    off = plot.frame(data, "clock_offsets", CLOCK_OFFSETS)
+    if off.height == 0:
+        return '<section id="clock"><h2>Clock offsets</h2><p>No clock could be compared.</p></section>'
+    rows = ""
+    for r in off.sort(pl.col("offset_s").abs(), descending=True, nulls_last=True).iter_rows(named=True):
+        v = r["offset_s"]
+        bad = v is not None and abs(v) > tolerance_s
+        cls = ' class="bad"' if bad else ""
+        shown = plot.fmt_offset(v) if v is not None else ""
+        rows += (
+            f"<tr><td>{_esc(r['host'])}</td><td>{_esc(r['role'])}</td><td{cls}>{_esc(shown)}</td>"
+            f'<td class="num">{_esc(v)}</td><td>{"outside" if bad else "within"}</td><td>{_esc(r["reference"])}</td>'
+            f'<td>{_esc(r["method"])}</td><td class="num">{_esc(r["samples"])}</td>'
+            f"<td>{_capped(r['evidence'], 5)}</td></tr>"
+        )
+    head = "<tr><th>host</th><th>role</th><th>offset</th><th>seconds</th><th>tolerance</th><th>reference</th>"
+    head += "<th>method</th><th>samples</th><th>evidence</th></tr>"
+    fig = _img(plot.clock_offsets(data, tolerance_s=tolerance_s), "clock offsets per host with the tolerance band")
+    return (
+        f'<section id="clock"><h2>Clock offsets</h2><p>Tolerance ±{tolerance_s:g} s (Kerberos clock skew).</p>'
+        f'{fig}<table id="offsets">{head}{rows}</table></section>'
+    )
+
+
+def _figures(data: Any) -> str:
+    figs = [
+        (plot.swimlane(data, by="principal"), "exchanges per principal (swimlane)"),
+        (plot.swimlane(data, by="client_host"), "exchanges per client host (swimlane)"),
+        (plot.errors_over_time(data), "errors over time"),
+        (plot.top_failing(data), "top failing principals and services"),
+    ]
+    return '<section id="figures"><h2>Figures</h2>' + "".join(_img(f, alt) for f, alt in figs) + "</section>"
+
+
+def table_rows(timeline: pl.DataFrame, max_rows: int) -> tuple[pl.DataFrame, str]:
+    """The rows the table shows and the sentence stating the cut (empty when all rows are shown).
+
+    Past ``max_rows``, the rows of failed and unanswered exchanges go first, the rest in time order.
+    """
+    if timeline.height <= max_rows:
+        return timeline, ""
+    urgent = pl.col("outcome").is_in(["failed", "unanswered", "unmatched"]).fill_null(False)
+    kept = timeline.with_columns(_urgent=urgent).sort(["_urgent", "ts"], descending=[True, False]).head(max_rows)
+    kept = kept.drop("_urgent").sort(["ts", "row_id"])
+    n_urgent = int(timeline.select(urgent.sum()).item())
+    note = (
+        f"Table cut to {max_rows:,} of {timeline.height:,} rows: rows of failed and unanswered exchanges first "
+        f"({min(n_urgent, max_rows):,} of {n_urgent:,}), then the others in time order. "
+        "Write the whole timeline with: krbtrace timeline FILES -o timeline.parquet"
+    )
+    return kept, note
+
+
+def _cell(name: str, r: dict[str, Any]) -> str:
+    if name == "ts":
+        return _ts(r["ts"])
+    if name == "evidence":
+        return f"{Path(str(r['source'] or '')).name}#{r['record_no']}"
+    if name == "flow":
+        src = f"{r['src_ip']}:{r['src_port']}" if r["src_ip"] else ""
+        dst = f"{r['dst_ip']}:{r['dst_port']}" if r["dst_ip"] else ""
+        return f"{src} → {dst}" if src or dst else ""
+    if name == "msg_type":
+        return str(r["msg_type"] or (f"event {r['event_id']}" if r["event_id"] is not None else ""))
+    if name == "clock_offset_s":
+        return plot.fmt_offset(r[name]) if r[name] is not None else ""
+    return "" if r[name] is None else str(r[name])
+
+
+def _timeline(data: Any, max_rows: int) -> str:
+    tl = plot.frame(data, "timeline", CORRELATED)
+    shown, note = table_rows(tl, max_rows)
+    head = "".join(f"<th>{_esc(label)}</th>" for _, label in TABLE_COLUMNS)
+    body = []
+    for r in shown.iter_rows(named=True):
+        attrs = (
+            f'data-row="{_esc(r["row_id"])}" data-phase="{_esc(r["phase"])}" data-outcome="{_esc(r["outcome"])}" '
+            f'data-error="{1 if r["error_code"] is not None else 0}" class="o-{_esc(r["outcome"])}"'
+        )
+        body.append(f"<tr {attrs}>" + "".join(f"<td>{_esc(_cell(n, r))}</td>" for n, _ in TABLE_COLUMNS) + "</tr>")
+    phases = "".join(
+        f'<option value="{_esc(p)}">{_esc(p)}</option>' for p in sorted(shown["phase"].drop_nulls().unique())
+    )
+    outcomes = "".join(
+        f'<option value="{_esc(o)}">{_esc(o)}</option>' for o in sorted(shown["outcome"].drop_nulls().unique())
+    )
+    cut = f'<p class="cut" id="cut">{_esc(note)}</p>' if note else ""
+    controls = (
+        '<div class="controls">'
+        '<input id="f-text" type="search" placeholder="filter: principal, host, error…" size="40">'
+        f'<select id="f-phase"><option value="">any phase</option>{phases}</select>'
+        f'<select id="f-outcome"><option value="">any outcome</option>{outcomes}</select>'
+        '<label><input id="f-errors" type="checkbox"> errors only</label>'
+        f'<span>showing <b id="f-count">{shown.height}</b> of {shown.height:,} rows</span>'
+        '<span id="f-finding" hidden>rows of finding <b><span></span></b> '
+        '<button type="button">clear</button></span></div>'
+    )
+    return (
+        f'<section id="timeline-section"><h2>Correlated timeline</h2>{cut}{controls}'
+        f'<div class="scroll"><table id="timeline"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div></section>"
+    )
+
+
+def render_html(
+    data: Any, *, title: str = "krbtrace report", max_rows: int = DEFAULT_MAX_ROWS, tolerance_s: float = 300.0
+) -> str:
+    """The whole report as one HTML document (figures embedded, inline style and script, no fetches)."""
+    from . import __version__
+
+    made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>",
+        f'<h1>{_esc(title)}</h1><p class="meta">krbtrace {_esc(__version__)}, written {made}; all times UTC.</p>',
+        _summary(data),
+        _findings(data),
+        _offsets(data, tolerance_s),
+        _figures(data),
+        _timeline(data, max_rows),
+        f"<script>{JS}</script></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_html(data: Any, path: str | Path, **options: Any) -> Path:
+    """Write :func:`render_html` to ``path`` (UTF-8); returns the path."""
+    out = Path(path)
+    out.write_text(render_html(data, **options), encoding="utf-8")
+    return out
+
+
+def repr_html(data: Any, top: int = 10) -> str:
+    """The notebook view of an Analysis: summary, findings table and a small swimlane (no script)."""
+    facts = "".join(
+        f"<tr><th style='text-align:left'>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in summary_facts(data)
+    )
+    fnd = plot.frame(data, "findings", FINDINGS)
+    if fnd.height:
+        rows = "".join(
+            f"<tr><td>{_esc(f['severity'])}</td><td>{_esc(f['title'] or f['rule'])}</td><td>{_esc(f['count'])}</td>"
+            f"<td>{_capped(f['principals'], 5)}</td><td>{_capped(f['services'], 5)}</td>"
+            f"<td>{_capped(f['hosts'], 5)}</td>"
+            f"<td>{_esc(_ts(f['first_seen']))}</td></tr>"
+            for f in fnd.iter_rows(named=True)
+        )
+        findings = (
+            "<table><tr><th>severity</th><th>finding</th><th>count</th><th>principals</th><th>services</th>"
+            f"<th>hosts</th><th>first seen (UTC)</th></tr>{rows}</table>"
+        )
+    else:
+        findings = "<p>No findings.</p>"
+    fig = plot.swimlane(data, top=top)
+    fig.set_size_inches(9, min(fig.get_size_inches()[1], 5.5))
+    return (
+        f"<div class='krbtrace-analysis'><b>krbtrace Analysis</b><table>{facts}</table>"
+        f"<b>Findings</b>{findings}<img alt='exchanges per principal' src='{figure_png(fig, 72)}'></div>"
+    )

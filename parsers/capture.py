@@ -1,0 +1,283 @@
+"""Kerberos messages of a packet capture: pcap / pcapng (gzip too) -> :class:`~parsers.record.KrbRecord` rows.
+
+The pipeline, cheapest test first:
+
+1. :mod:`parsers.pcapfile` streams the frames; a per-link-type prefilter (:func:`parsers.ip.prefilter_for`) drops
+   every frame that is not UDP/TCP on 88 or 464 (RFC 4120 §7.2.3, RFC 3244), not an IP fragment, and - only when
+   application carriers are given - not TCP, before any object is built;
+2. :class:`parsers.ip.Network` parses the kept frames and reassembles IPv4/IPv6 fragments;
+3. UDP payloads on 88/464 are decoded directly; TCP segments go through :class:`parsers.streams.FlowTable`
+   (reassembly) to a carrier: :class:`parsers.recordmark.RecordMarkFlow` on 88/464, or an application carrier that
+   accepted the flow (issue 5: SMB, HTTP, LDAP, DCE/RPC).
+
+Each row's ``ts`` and ``record_no`` are those of the frame that completed the message (its last fragment or
+segment), as in Wireshark. A KDC's KRB-ERROR takes the phase of the request it answers on the same flow (UDP: the
+same address/port pair), or stays null when that request is not in the capture.
+
+Issue kinds counted here (besides those of the modules above): ``truncated_frame`` (a Kerberos-port frame cut by
+the snaplen), ``bad_udp_header``, ``bad_udp_length``, ``bad_tcp_header``, ``asn1_decode_error`` (a UDP payload or
+TCP record on 88/464 that is not a readable Kerberos / kpasswd message), ``partial_message`` (a row emitted with
+``partial=True``).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
+
+from .errors import KrbDecodeError
+from .ip import KRB_PORTS, TCP, UDP, Network, prefilter_for
+from .krb5 import decode_kpasswd, decode_message
+from .pcapfile import Prefilter, iter_frames, open_capture, read_head
+from .pcapfile import sniff as _sniff
+from .record import FIELDS, KrbRecord, ParseReport
+from .recordmark import RecordMarkFlow
+from .streams import Carrier, CarrierFlow, FlowTable, TcpFlow
+
+log = logging.getLogger(__name__)
+
+__all__ = ["read_capture", "sniff"]
+
+_FIELD_SET = frozenset(FIELDS)
+_TEMPLATE: dict[str, object] = dict.fromkeys(FIELDS)
+_make = KrbRecord._make
+_TCP_HEADER = struct.Struct("!HHI4xBB").unpack_from  # ports, sequence number, data offset, flags
+_UDP_HEADER = struct.Struct("!HHH").unpack_from  # ports, length
+_REQUESTS = frozenset({"AS-REQ", "TGS-REQ", "AP-REQ", "KPASSWD-REQ"})
+#: UDP request phases remembered for matching KRB-ERRORs (the oldest are forgotten first).
+MAX_UDP_PAIRS = 65_536
+
+
+def sniff(head: bytes) -> str | None:
+    """``"pcap"`` or ``"pcapng"`` when ``head`` (the first octets of a file, already un-gzipped) is a capture."""
+    return _sniff(head)
+
+
+def _carrier_of(port: int) -> tuple[str, Callable[[bytes], dict[str, object]]]:
+    return ("kdc", decode_message) if port == 88 else ("kpasswd", decode_kpasswd)
+
+
+class _Addr(dict[bytes, str]):
+    """Address octets -> text, memoised (a capture has few distinct Kerberos hosts)."""
+
+    def __missing__(self, raw: bytes) -> str:
+        text = socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+        self[raw] = text
+        return text
+
+
+def read_capture(path: str, report: ParseReport, carriers: Sequence[Carrier] = ()) -> Iterator[KrbRecord]:
+    """Every Kerberos message of a pcap/pcapng file (gzip-compressed or not), in the order they complete.
+
+    Yields one :class:`KrbRecord` per message with ts, source (``path``), source_kind, record_no (frame number),
+    carrier, transport, src/dst ip and port, and the decoded fields (see :func:`parsers.krb5.decode_message`).
+    ``report.units`` counts frames, ``report.messages`` rows; problems are counted in ``report.issues``.
+    ``carriers`` are application carriers offered every TCP flow that is not on 88/464.
+    Raises :class:`~parsers.errors.UnsupportedFormat` / :class:`~parsers.errors.MalformedFile` at once (before
+    the first row is asked for) when the file is not a usable capture; ``OSError`` when it cannot be opened.
+    """
+    fh = open_capture(path)
+    try:
+        head = read_head(fh)
+        kind = _sniff(head)
+        frames = iter_frames(fh, head, report, _keep_for(carriers))
+    except BaseException:
+        fh.close()
+        raise
+    report.source_kind = kind
+    return _rows(fh, _Reader(path, kind or "pcap", report, tuple(carriers)), frames)
+
+
+def _rows(fh: BinaryIO, reader: _Reader, frames: Iterator[tuple[int, int, int, bytes, int]]) -> Iterator[KrbRecord]:
+    with fh:
+        yield from reader.run(frames)
+
+
+def _keep_for(carriers: Sequence[Carrier]) -> Callable[[int], Prefilter | None]:
+    all_tcp = bool(carriers)
+    cache: dict[int, Prefilter | None] = {}
+
+    def keep_for(linktype: int) -> Prefilter | None:
+        if linktype not in cache:
+            cache[linktype] = prefilter_for(linktype, all_tcp)
+        return cache[linktype]
+
+    return keep_for
+
+
+class _Reader:
+    """The per-file state: fragments, TCP flows, UDP request phases."""
+
+    def __init__(self, path: str, kind: str, report: ParseReport, carriers: tuple[Carrier, ...]) -> None:
+        self.path = path
+        self.kind = kind
+        self.report = report
+        self.carriers = carriers
+        self.net = Network(report, self._wanted)
+        self.flows = FlowTable(report, self._decide)
+        self.addr = _Addr()
+        self.udp_phase: dict[tuple[bytes, int, bytes, int], str | None] = {}
+
+    def _wanted(self, proto: int, first: bytes) -> bool:
+        """Whether a fragmented datagram is worth reassembling, from the first octets of its transport header."""
+        if proto == TCP and self.carriers:
+            return True
+        if proto not in (TCP, UDP) or len(first) < 4:
+            return False
+        return (first[0] << 8 | first[1]) in KRB_PORTS or (first[2] << 8 | first[3]) in KRB_PORTS
+
+    def _decide(self, flow: TcpFlow, first: bytes, from_client: bool) -> CarrierFlow | None:
+        ports = (flow.key[1], flow.key[3])
+        port = flow.server_port if flow.server_port in KRB_PORTS else next((p for p in ports if p in KRB_PORTS), 0)
+        if port:
+            name, decode = _carrier_of(port)
+            return RecordMarkFlow(name, decode, self.report)
+        for carrier in self.carriers:
+            try:
+                if carrier.accepts(flow.server_port, first, from_client):
+                    handler = carrier.new_flow()
+                    if hasattr(handler, "report"):
+                        handler.report = self.report  # the carrier counts unreadable units and tokens here
+                    return handler
+            except Exception as exc:
+                self.report.add("carrier_error", None, f"{getattr(carrier, 'name', carrier)}: {exc!r}")
+        return None
+
+    def run(self, frames: Iterator[tuple[int, int, int, bytes, int]]) -> Iterator[KrbRecord]:
+        report = self.report
+        net = self.net
+        flows = self.flows
+        carriers = bool(self.carriers)
+        for frame_no, ts, linktype, data, orig in frames:
+            cut = len(data) < orig
+            pkt = net.packet(linktype, data, frame_no, cut)
+            if pkt is None:
+                continue
+            src, dst, proto, l4 = pkt
+            if proto == UDP:
+                row = self._udp(src, dst, l4, ts, frame_no, cut)
+                if row is not None:
+                    yield row
+            elif proto == TCP:
+                n = len(l4)
+                if n < 20:
+                    if not cut:
+                        report.add("bad_tcp_header", frame_no, f"{n} octets")
+                    continue
+                sport, dport, seq, doff, tcp_flags = _TCP_HEADER(l4)
+                krb = sport in KRB_PORTS or dport in KRB_PORTS
+                if not krb and not carriers:
+                    continue
+                doff = (doff >> 4) * 4
+                if doff < 20 or doff > n:
+                    if not cut or doff < 20:
+                        report.add("bad_tcp_header", frame_no, f"data offset {doff} of {n} octets")
+                    elif krb:
+                        report.add("truncated_frame", frame_no, f"{len(data)} of {orig} octets")
+                    continue
+                if cut and krb:
+                    report.add("truncated_frame", frame_no, f"{len(data)} of {orig} octets")
+                done = flows.segment(
+                    src, sport, dst, dport, seq, tcp_flags, l4[doff:], ts, frame_no, orig - len(data) if cut else 0
+                )
+                for flow, from_client, fields, mts, mno in done:
+                    yield self._tcp_row(flow, from_client, fields, mts, mno)
+        net.finish()
+        for flow, from_client, fields, mts, mno in flows.finish_all():
+            yield self._tcp_row(flow, from_client, fields, mts, mno)
+
+    def _udp(self, src: bytes, dst: bytes, l4: bytes, ts: int, frame_no: int, cut: bool) -> KrbRecord | None:
+        report = self.report
+        n = len(l4)
+        if n < 8:
+            if not cut:
+                report.add("bad_udp_header", frame_no, f"{n} octets")
+            return None
+        sport, dport, ulen = _UDP_HEADER(l4)
+        if dport in KRB_PORTS:
+            server_port, to_server = dport, True
+        elif sport in KRB_PORTS:
+            server_port, to_server = sport, False
+        else:
+            return None
+        if ulen < 8:
+            report.add("bad_udp_header", frame_no, f"UDP length {ulen}")
+            return None
+        if ulen > n:
+            if cut:
+                report.add("truncated_frame", frame_no, f"UDP datagram of {ulen} octets, {n} captured")
+            else:
+                report.add("bad_udp_length", frame_no, f"UDP length {ulen}, {n} octets present")
+            ulen = n
+        elif cut:
+            report.add("truncated_frame", frame_no, "frame cut after the UDP datagram")
+        name, decode = _carrier_of(server_port)
+        payload = l4[8:ulen]
+        try:
+            fields = decode(payload)
+        except KrbDecodeError as exc:
+            report.add("asn1_decode_error", frame_no, f"{name} udp payload of {len(payload)} octets: {exc}")
+            return None
+        pair = (src, sport, dst, dport) if to_server else (dst, dport, src, sport)
+        msg = fields["msg_type"]
+        if to_server:
+            if msg in _REQUESTS:
+                phases = self.udp_phase
+                phases.pop(pair, None)
+                if len(phases) >= MAX_UDP_PAIRS:
+                    del phases[next(iter(phases))]
+                phases[pair] = fields["phase"]  # type: ignore[assignment]
+        elif msg == "KRB-ERROR" and fields["phase"] is None:
+            fields["phase"] = self.udp_phase.get(pair)
+        return self._row(fields, ts, frame_no, name, "udp", src, dst, sport, dport)
+
+    def _tcp_row(self, flow: TcpFlow, from_client: bool, fields: dict[str, object], ts: int, fno: int) -> KrbRecord:
+        client, cport = flow.client
+        k = flow.key
+        server, sport = (k[2], k[3]) if (k[0], k[1]) == flow.client else (k[0], k[1])
+        msg = fields.get("msg_type")
+        if from_client:
+            if msg in _REQUESTS:
+                flow.phase = fields.get("phase")  # type: ignore[assignment]
+            src, dst, sp, dp = client, server, cport, sport
+        else:
+            if msg == "KRB-ERROR" and fields.get("phase") is None:
+                fields["phase"] = flow.phase
+            src, dst, sp, dp = server, client, sport, cport
+        return self._row(fields, ts, fno, fields.get("carrier"), "tcp", src, dst, sp, dp)  # type: ignore[arg-type]
+
+    def _row(
+        self,
+        fields: dict[str, object],
+        ts: int,
+        frame_no: int,
+        carrier: str | None,
+        transport: str,
+        src: bytes,
+        dst: bytes,
+        sport: int,
+        dport: int,
+    ) -> KrbRecord:
+        report = self.report
+        report.messages += 1
+        if fields.get("partial"):
+            report.add("partial_message", frame_no, str(fields.get("msg_type")))
+        values = _TEMPLATE.copy()  # every field, in KrbRecord order; update() keeps that order
+        if fields.keys() <= _FIELD_SET:
+            values.update(fields)
+        else:  # an application carrier may add keys of its own
+            values.update({k: v for k, v in fields.items() if k in _FIELD_SET})
+        values["ts"] = ts
+        values["source"] = self.path
+        values["source_kind"] = self.kind
+        values["record_no"] = frame_no
+        values["carrier"] = carrier
+        values["transport"] = transport
+        values["src_ip"] = self.addr[src]
+        values["dst_ip"] = self.addr[dst]
+        values["src_port"] = sport
+        values["dst_port"] = dport
+        return _make(values.values())

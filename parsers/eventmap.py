@@ -1,0 +1,366 @@
+"""Windows event -> :class:`KrbRecord`: the one mapping shared by every EVTX backend and every text format.
+
+Event meanings and field layouts follow Microsoft's audit reference (``event-4768.md`` ... ``event-4773.md``,
+``event-4624.md``, ``event-4625.md``, ``event-4738.md``, ``event-4742.md``, ``event-5136.md``) and MS-KILE; the
+formatting traps each producer sets (hex padding, ``-`` for empty, ``::ffff:`` addresses, GUID spelling, the
+``Qualifiers`` form of ``EventID``) are listed in ``docs/windows-events.md`` §4. Every reader first turns its input
+into an :class:`Event` (text values as the producer wrote them), then :func:`to_record` normalises and maps it, so
+the backends cannot drift apart.
+
+Column choices (the README's column table): ``msg_type`` is null for events; ``phase`` AS (4768, 4771, 4772), TGS
+(4769, 4770, 4773), AP (4624/4625 Kerberos logons and Security-Kerberos client events), null for KDC-service,
+Time-Service and configuration rows; ``error_code`` from ``Status`` / ``FailureCode`` / ``ErrorCode`` (0 -> null),
+or the code an event stands for (Security-Kerberos 4 = 0x29, KDC 11 = 0x8, KDC 16/27 = 0xE); ``ticket_etype``
+0xffffffff (no ticket issued) -> null; port 0 (a local request) -> null; ``S-1-0-0`` (the NULL SID) -> null.
+Whatever EventData is not a column stays in ``event_data`` as JSON, values normalised the same way (hex minimal
+lower-case, GUIDs upper-case with braces, ``-``/empty -> null, multi-valued fields split into lists).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, Final, NamedTuple
+
+import orjson
+
+from .krb5.constants import error_name
+from .record import KrbRecord, from_datetime
+
+SECURITY: Final = "Microsoft-Windows-Security-Auditing"
+KERBEROS_CLIENT: Final = "Microsoft-Windows-Security-Kerberos"
+KDC: Final = "Microsoft-Windows-Kerberos-Key-Distribution-Center"
+TIME_SERVICE: Final = "Microsoft-Windows-Time-Service"
+
+#: Classic event-source names that older exports carry instead of the manifest provider name.
+_PROVIDER_ALIASES: Final[dict[str, str]] = {
+    "kerberos": KERBEROS_CLIENT,
+    "security-kerberos": KERBEROS_CLIENT,
+    "kdc": KDC,
+    "kdcsvc": KDC,
+    "microsoft-windows-kdcsvc": KDC,
+    "w32time": TIME_SERVICE,
+    "microsoft-windows-security-auditing": SECURITY,
+}
+
+AS_EVENTS: Final = frozenset({4768, 4771, 4772})
+TGS_EVENTS: Final = frozenset({4769, 4770, 4773})
+TICKET_EVENTS: Final = AS_EVENTS | TGS_EVENTS
+LOGON_EVENTS: Final = frozenset({4624, 4625})
+CHANGE_EVENTS: Final = frozenset({4738, 4742, 5136})
+SECURITY_EVENTS: Final = TICKET_EVENTS | LOGON_EVENTS | CHANGE_EVENTS
+SYSTEM_PROVIDERS: Final = frozenset({KERBEROS_CLIENT, KDC, TIME_SERVICE})
+
+#: 4738/4742 ``UserAccountControl`` insertion strings that change Kerberos behaviour, enabled (%%209x) and
+#: disabled (%%206x): trusted for delegation, use DES key only, don't require pre-auth, trusted to authenticate
+#: for delegation (event-4738.md's table).
+KERBEROS_UAC: Final = frozenset({"%%2061", "%%2063", "%%2064", "%%2066", "%%2093", "%%2095", "%%2096", "%%2098"})
+#: 5136 attributes that change Kerberos behaviour.
+KERBEROS_ATTRIBUTES: Final = frozenset(
+    {
+        "serviceprincipalname",
+        "useraccountcontrol",
+        "msds-allowedtodelegateto",
+        "msds-allowedtoactonbehalfofotheridentity",
+    }
+)
+#: The error an event stands for when it carries no code of its own.
+IMPLIED_ERRORS: Final[dict[tuple[str, int], int]] = {
+    (KERBEROS_CLIENT, 4): 0x29,  # KRB_AP_ERR_MODIFIED
+    (KDC, 11): 0x8,  # KDC_ERR_PRINCIPAL_NOT_UNIQUE (duplicate SPN)
+    (KDC, 16): 0xE,  # KDC_ERR_ETYPE_NOTSUPP
+    (KDC, 27): 0xE,
+}
+#: Fields whose value is a list separated by white space (insertion strings, SPNs, delegation targets).
+LIST_FIELDS: Final = frozenset({"UserAccountControl", "ServicePrincipalNames", "AllowedToDelegateTo"})
+#: Fields holding a NTSTATUS or hex number whatever the producer's padding.
+HEX_FIELDS: Final = frozenset(
+    {"Status", "SubStatus", "FailureCode", "TicketOptions", "TicketEncryptionType", "ErrorCode", "ExtendedError"}
+)
+
+NULL_SID: Final = "S-1-0-0"
+_HEX_RE: Final = re.compile(r"0[xX][0-9a-fA-F]+")
+_GUID_RE: Final = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
+_KERBEROS_TIME_RE: Final = re.compile(r"(\d{1,2}):(\d\d):(\d\d)(?:\.(\d+))? (\d{1,2})/(\d{1,2})/(\d{4}) Z")
+_DAYS: dict[str, int] = {}
+_SPECIAL_FIRST: Final = frozenset("0{tTfF ")
+_CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+class Event(NamedTuple):
+    """One event as a reader saw it: System fields plus EventData by name, values as the producer wrote them."""
+
+    record_id: int | None
+    event_id: int | None
+    provider: str | None
+    time_created: Any  # SystemTime as the producer wrote it (parsed only for events that are kept)
+    computer: str | None
+    data: dict[str, Any]
+    version: int | None = None
+
+
+def canonical_provider(name: str | None) -> str | None:
+    """The manifest provider name of ``name`` (classic source names such as ``KDC`` mapped), else ``name``."""
+    if not name:
+        return None
+    return _PROVIDER_ALIASES.get(name.lower(), name)
+
+
+def is_kerberos(event_id: int | None, provider: str | None, data: dict[str, Any]) -> bool:
+    """Whether an event belongs in the Kerberos timeline (the corpus manifest's selection rule)."""
+    if provider in SYSTEM_PROVIDERS:
+        return True
+    if provider != SECURITY or event_id not in SECURITY_EVENTS:
+        return False
+    if event_id in TICKET_EVENTS:
+        return True
+    if event_id in LOGON_EVENTS:
+        return any(
+            (text(data.get(k)) or "").lower() == "kerberos" for k in ("AuthenticationPackageName", "LogonProcessName")
+        )
+    if event_id == 5136:
+        return (text(data.get("AttributeLDAPDisplayName")) or "").lower() in KERBEROS_ATTRIBUTES
+    uac = split_list(data.get("UserAccountControl")) or []
+    return bool(
+        KERBEROS_UAC.intersection(uac)
+        or text(data.get("ServicePrincipalNames"))
+        or text(data.get("AllowedToDelegateTo"))
+    )
+
+
+def text(value: Any) -> str | None:
+    """A value as stripped text; ``-``, empty, ``null`` and missing become ``None``."""
+    if type(value) is str:
+        if value and value[0] > " " and value[-1] > " ":  # the usual case: nothing to strip
+            return None if value == "-" else value
+        value = value.strip()
+        return None if value in ("", "-") else value
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        value = " ".join(str(v) for v in value if v is not None)
+    s = str(value).strip()
+    return None if s in ("", "-") else s
+
+
+def split_list(value: Any) -> list[str] | None:
+    """A white-space separated multi-value (or a list of them) as a list; ``None`` when empty."""
+    if isinstance(value, list):
+        parts = [p for v in value for p in str(v).split() if v is not None]
+    else:
+        s = text(value)
+        parts = s.split() if s else []
+    parts = [p for p in parts if p != "-"]
+    return parts or None
+
+
+def parse_int(value: Any) -> int | None:
+    """Hex (``0x17``, ``0x00000017``) or decimal text as an int; ``None`` when absent. Raises ``ValueError``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    s = text(value)
+    if s is None:
+        return None
+    if s[:2] in ("0x", "0X"):
+        return int(s, 16)
+    return int(s, 10)
+
+
+def parse_time(value: Any) -> int | None:
+    """Microseconds since the epoch of an event time in any producer's spelling; ``None`` when absent.
+
+    Windows writes 100 ns (7 fraction digits, ``Z``); the ``evtx`` package truncates to µs; python-evtx prints
+    ``2015-08-08 09:34:46.123456+00:00``. Digits beyond the microsecond are truncated, as the ``evtx`` package does.
+    Raises ``ValueError`` on text that is not a time.
+    """
+    if type(value) is str and len(value) == 27 and value[26] == "Z" and value[19] == ".":
+        # the evtx package's form, 2015-08-08T09:34:46.843750Z: skip the general parser
+        day = _DAYS.get(value[:10])
+        if day is None:
+            day = _DAYS[value[:10]] = from_datetime(datetime.fromisoformat(value[:10] + "T00:00:00+00:00"))
+        try:
+            hms = int(value[11:13]) * 3600 + int(value[14:16]) * 60 + int(value[17:19])
+            return day + hms * 1_000_000 + int(value[20:26])
+        except ValueError:
+            pass
+    s = text(value)
+    if s is None:
+        return None
+    m = _KERBEROS_TIME_RE.fullmatch(s)
+    if m:  # Security-Kerberos 3 ClientTime / ServerTime: "14:31:27.0000 7/30/2019 Z"
+        hh, mi, ss, frac, mo, dd, yy = m.groups()
+        s = f"{yy}-{int(mo):02d}-{int(dd):02d}T{int(hh):02d}:{mi}:{ss}.{frac or '0'}Z"
+    s = s.replace(" ", "T", 1)
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    dot = s.find(".")
+    if dot != -1:
+        end = dot + 1
+        while end < len(s) and s[end].isdigit():
+            end += 1
+        s = s[: dot + 1] + s[dot + 1 : end][:6].ljust(6, "0") + s[end:]
+    dt = datetime.fromisoformat(s)
+    if dt.tzinfo is None:  # an export without an offset is UTC (SystemTime always is)
+        dt = dt.replace(tzinfo=UTC)
+    return from_datetime(dt)
+
+
+def normal_value(name: str, value: Any) -> Any:
+    """An EventData value normalised for ``event_data``: backend-independent spelling, ``None`` for empty."""
+    if type(value) is str and name not in LIST_FIELDS:
+        if value == "-" or value == "":
+            return None
+        # plain text needs no work: not hex, GUID or boolean shaped, nothing to strip, no control characters
+        if value[0] not in _SPECIAL_FIRST and value[-1] != " " and len(value) != 36 and value.isprintable():
+            return value
+    if name in LIST_FIELDS:
+        return split_list(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    s = text(value)
+    if s is None:
+        return None
+    first = s[0]
+    if first == "0" and _HEX_RE.fullmatch(s):
+        return hex(int(s, 16))
+    if len(s) in (36, 38) and s.count("-") == 4:
+        m = _GUID_RE.fullmatch(s)
+        if m:
+            return "{" + m.group(1).upper() + "}"
+    if first in "tTfF" and s.lower() in ("true", "false"):
+        return s.lower()
+    return s if s.isprintable() else _CONTROL_RE.sub("", s)
+
+
+def _ip(value: Any) -> str | None:
+    s = text(value)
+    if s is None:
+        return None
+    if s.lower().startswith("::ffff:") and "." in s:
+        s = s[7:]
+    return s
+
+
+def _sid(value: Any) -> str | None:
+    s = text(value)
+    return None if s is None or s == NULL_SID else s.upper()
+
+
+def _num(d: dict[str, Any], name: str, bad: list[str]) -> int | None:
+    """Pop ``name`` from ``d`` as an int; unreadable text goes back into ``d`` (kept in event_data) and ``bad``."""
+    raw = d.pop(name, None)
+    try:
+        return parse_int(raw)
+    except ValueError:
+        d[name] = raw
+        bad.append(name)
+        return None
+
+
+def _int32(value: int | None) -> int | None:
+    """Only values that fit an Int32 column; 0xffffffff ("no ticket") and the like become ``None``."""
+    return value if value is not None and -(2**31) <= value < 2**31 else None
+
+
+def _security(eid: int, d: dict[str, Any], bad: list[str], row: dict[str, Any]) -> None:
+    pop = d.pop
+    if eid in TICKET_EVENTS or eid in LOGON_EVENTS:
+        row["src_ip"] = _ip(pop("IpAddress", None))
+        row["src_port"] = _num(d, "IpPort", bad) or None
+    if eid in TICKET_EVENTS:
+        row["phase"] = "AS" if eid in AS_EVENTS else "TGS"
+        raw_user = pop("TargetUserName", None)
+        user = text(raw_user)
+        realm = text(pop("TargetDomainName", None))
+        if user and "@" in user and eid in TGS_EVENTS:
+            # 4769/4770 write the UPN form user@REALM; the original stays in event_data
+            d["TargetUserName"] = raw_user
+            user, _, upn_realm = user.rpartition("@")
+            realm = realm or upn_realm or None
+        row["client"] = user or None
+        row["client_realm"] = realm
+        row["client_sid"] = _sid(pop("TargetSid", None))
+        row["service"] = text(pop("ServiceName", None))
+        row["service_sid"] = _sid(pop("ServiceSid", None))
+        row["kdc_options"] = _num(d, "TicketOptions", bad)
+        code = _num(d, "Status", bad) if "Status" in d else _num(d, "FailureCode", bad)
+        row["error_code"] = _int32(code) or None
+        row["ticket_etype"] = _int32(_num(d, "TicketEncryptionType", bad))
+        row["preauth_type"] = _int32(_num(d, "PreAuthType", bad))
+    elif eid in LOGON_EVENTS:
+        row["phase"] = "AP"
+        row["client"] = text(pop("TargetUserName", None))
+        row["client_realm"] = text(pop("TargetDomainName", None))
+        row["client_sid"] = _sid(pop("TargetUserSid", None))
+        if eid == 4625:
+            status, sub = _num(d, "Status", bad), _num(d, "SubStatus", bad)
+            row["nt_status"] = sub or status or None
+    elif eid == 5136:
+        row["client"] = text(pop("ObjectDN", None))
+    else:  # 4738 / 4742
+        row["client"] = text(pop("TargetUserName", None))
+        row["client_realm"] = text(pop("TargetDomainName", None))
+        row["client_sid"] = _sid(pop("TargetSid", None))
+
+
+def _kerberos_client(d: dict[str, Any], bad: list[str], row: dict[str, Any]) -> None:
+    pop = d.pop
+    row["phase"] = "AP"
+    row["error_code"] = _int32(_num(d, "ErrorCode", bad)) or None
+    row["client"] = text(pop("ClientName", None))
+    row["client_realm"] = text(pop("ClientRealm", None))
+    for name in ("ServerName", "TargetName", "Server"):  # 3 names the server; 4 only the target / server
+        if text(d.get(name)):
+            row["service"] = text(pop(name))
+            break
+    row["service_realm"] = text(pop("ServerRealm", None))
+    for col, name in (("stime", "ServerTime"), ("ctime", "ClientTime")):
+        raw = pop(name, None)
+        try:
+            row[col] = parse_time(raw)
+        except ValueError:
+            d[name] = raw
+            bad.append(name)
+    row["nt_status"] = _num(d, "ExtendedError", bad) or None
+
+
+def to_record(ev: Event, source: str, source_kind: str) -> KrbRecord | None:
+    """The timeline row of one event, or ``None`` when the event is not Kerberos-related.
+
+    An unreadable number leaves its column null, stays in ``event_data`` and marks the row ``partial``. Raises
+    ``ValueError`` for a kept event without a usable ``TimeCreated`` (it cannot be placed; callers count it).
+    """
+    provider = canonical_provider(ev.provider)
+    eid = ev.event_id
+    if eid is None or not is_kerberos(eid, provider, ev.data):
+        return None
+    ts = parse_time(ev.time_created)
+    if ts is None:
+        raise ValueError("event without TimeCreated")
+    d = dict(ev.data)
+    bad: list[str] = []
+    row: dict[str, Any] = {}
+    if provider == SECURITY:
+        _security(eid, d, bad, row)
+    elif provider == KERBEROS_CLIENT:
+        _kerberos_client(d, bad, row)
+    elif provider == KDC:
+        row["service"] = text(d.pop("ServiceName", None)) or text(d.pop("Principal", None))
+    code = row.get("error_code") or IMPLIED_ERRORS.get((provider or "", eid))
+    row["error_code"] = code
+    row["error_name"] = error_name(code)
+    rest = {k: normal_value(k, v) for k, v in d.items()}
+    return KrbRecord(
+        ts=ts,
+        source=source,
+        source_kind=source_kind,
+        record_no=ev.record_id,
+        host=text(ev.computer),
+        provider=provider,
+        event_id=eid,
+        partial=True if bad else None,
+        event_data=orjson.dumps(rest, option=orjson.OPT_SORT_KEYS).decode() if rest else None,
+        **row,
+    )

@@ -1,0 +1,377 @@
+"""``.evtx`` files (MS-EVEN6 binary XML event logs) -> Kerberos :class:`KrbRecord` rows.
+
+File layout (libyal's "Windows XML Event Log (EVTX) format" and MS-EVEN6): a 4 KiB file header (``ElfFile\\0``,
+CRC32 of its first 120 bytes at offset 124) followed by 64 KiB chunks (``ElfChnk\\0``; header CRC32 over bytes
+0-120 and 128-512 at offset 124, CRC32 of the records area at offset 52; first/last record numbers at 8/16).
+
+Two backends read the records, both through the shared mapping of :mod:`parsers.eventmap`:
+
+* ``"evtx"`` (default): the Rust ``evtx`` package, ``records_json()``; a cheap text pre-filter on the head of
+  each record's JSON skips non-Kerberos events before ``orjson`` decodes anything;
+* ``"python-evtx"``: the pure-Python ``Evtx`` module, every chunk slot in the file (its default iterator trusts a
+  dirty file header and silently reads only part of the file, python-evtx issue #85), ``Record.xml()`` parsed
+  with ElementTree.
+
+Known differences between the backends, and how they are made equal: hex values (``0x17`` vs ``0x00000017``),
+GUIDs (``ED64...`` vs ``{ed64...}``), empty values and multi-string ``Data`` are normalised by the shared mapping;
+python-evtx computes TimeCreated through a float, so its ``ts`` can be 1-2 µs off (the tests allow 2 µs); python-evtx
+cannot render some real records at all (the corpus SharpHound log): those count as ``evtx_records_missing`` there.
+
+Damage is counted, never raised, once the file header is readable (:func:`scan`): ``evtx_truncated`` (file cut
+inside a chunk; the chunk's intact records are still read), ``evtx_chunk_error`` (a chunk slot whose header is
+not a chunk), ``evtx_checksum_error`` (a chunk whose header or records CRC32 is wrong; its records are still
+read), ``evtx_records_missing`` (records a readable chunk header declares that the backend could not deliver:
+garbage records, a cut), ``evtx_event_error`` (a record read but not an event: no time, bad shape).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import struct
+import xml.etree.ElementTree as ET
+import zlib
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from .errors import MalformedFile, UnsupportedFormat
+from .eventmap import (
+    _CONTROL_RE,
+    LOGON_EVENTS,
+    SECURITY,
+    SECURITY_EVENTS,
+    SYSTEM_PROVIDERS,
+    canonical_provider,
+    to_record,
+)
+from .eventparse import event_from_json, event_from_xml
+from .record import KrbRecord, ParseReport
+
+log = logging.getLogger(__name__)
+
+FILE_MAGIC: Final = b"ElfFile\x00"
+CHUNK_MAGIC: Final = b"ElfChnk\x00"
+HEADER_SIZE: Final = 4096
+CHUNK_SIZE: Final = 65536
+#: Records that fit in a chunk (24-byte header + trailer at least): a declared count beyond this is a dirty header.
+MAX_RECORDS_PER_CHUNK: Final = (CHUNK_SIZE - 512) // 28
+BACKENDS: Final = ("evtx", "python-evtx")
+
+#: How much of a record's JSON the pre-filter looks at: System (provider, EventID) comes first.
+_PREFILTER_HEAD: Final = 640
+_SECURITY_IDS: Final = frozenset(str(i) for i in SECURITY_EVENTS)
+_LOGON_IDS: Final = frozenset(str(i) for i in LOGON_EVENTS)
+_JSON_PREFIX: Final = (
+    '{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},'
+    '"System":{"Provider":{"#attributes":{"Name":"'
+)
+_JSON_PREFIX_LEN: Final = len(_JSON_PREFIX)
+_JSON_PREFIX_TAIL: Final = _JSON_PREFIX[-40:]
+_SECURITY_QUOTED: Final = SECURITY + '"'
+_SECURITY_END: Final = _JSON_PREFIX_LEN + len(_SECURITY_QUOTED)
+
+
+def _wanted(data: str) -> bool:
+    """Whether a record's JSON may hold an event :func:`parsers.eventmap.is_kerberos` keeps (a superset).
+
+    This runs on every record of the log and has to cost less than the Rust parser's own work per record, so it
+    reads the provider name where the ``evtx`` package always writes it (right after a fixed prefix) instead of
+    searching for it; logons (4624/4625) pass only when "Kerberos" appears anywhere in them.
+    """
+    # comparing the prefix's last characters is enough to know the layout, and cheaper than the whole prefix
+    if data[_JSON_PREFIX_LEN - 40 : _JSON_PREFIX_LEN] != _JSON_PREFIX_TAIL:
+        return _wanted_anywhere(data)
+    if data[_JSON_PREFIX_LEN:_SECURITY_END] == _SECURITY_QUOTED:
+        # ","Guid":"<36 or 38 characters>"}},"EventID": follows; str.find costs more than these direct checks
+        k = _SECURITY_END + 9 + (38 if data[_SECURITY_END + 9] == "{" else 36)
+        if data[k : k + 14] == '"}},"EventID":':
+            return _security_id_wanted(data, k + 4)
+        i = data.find('"EventID":', _SECURITY_END, _PREFILTER_HEAD)
+        return i != -1 and _security_id_wanted(data, i)
+    end = data.find('"', _JSON_PREFIX_LEN)
+    return canonical_provider(data[_JSON_PREFIX_LEN:end]) in SYSTEM_PROVIDERS
+
+
+def _security_id_wanted(data: str, i: int) -> bool:
+    j = i + 10 if data[i + 10 : i + 11] != '"' else i + 11  # some logs give the number as text
+    eid = data[j : j + 4]
+    if eid in _SECURITY_IDS and not data[j + 4 : j + 5].isdigit():
+        return eid not in _LOGON_IDS or "erberos" in data
+    return False
+
+
+def _wanted_anywhere(data: str) -> bool:
+    """The pre-filter for JSON of another shape: search the head for the EventID and the provider spellings."""
+    i = data.find('"EventID":', 0, _PREFILTER_HEAD)
+    if i != -1 and _security_id_wanted(data, i):
+        return True
+    head = data[:_PREFILTER_HEAD]
+    return "Kerberos" in head or "Time-Service" in head or "W32Time" in head or '"KDC' in head
+
+
+def sniff(head: bytes) -> str | None:
+    """``"evtx"`` when ``head`` starts with the EVTX file magic, else ``None``."""
+    return "evtx" if head[:8] == FILE_MAGIC else None
+
+
+@dataclass
+class Chunk:
+    """One readable chunk slot: where it is and which record numbers its header declares."""
+
+    offset: int
+    first: int
+    last: int
+    declared: bool  # whether first..last is plausible enough to count missing records against
+    seen: int = 0
+
+
+@dataclass
+class Layout:
+    """What :func:`scan` found: the readable chunks and whether the file ends inside a chunk."""
+
+    size: int
+    padded_size: int
+    chunks: list[Chunk] = field(default_factory=list)
+    #: identifiers of records the end of the file cuts through: a backend may still render them from the zero
+    #: filling, but they are not intact, so they are dropped (and counted missing)
+    cut: frozenset[int] = frozenset()
+
+    @property
+    def truncated(self) -> bool:
+        return self.padded_size != self.size
+
+
+def scan(path: str, report: ParseReport) -> Layout:
+    """Check the file header and every chunk header (magic, CRC32s), counting damage in ``report``.
+
+    Raises :class:`UnsupportedFormat` when the file is not an EVTX log and :class:`MalformedFile` when it is cut
+    inside the file header.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        header = fh.read(HEADER_SIZE)
+        if header[:8] != FILE_MAGIC:
+            raise UnsupportedFormat("not an EVTX file (no ElfFile magic)")
+        if len(header) < HEADER_SIZE:
+            raise MalformedFile(f"EVTX file cut inside its {HEADER_SIZE}-byte header ({len(header)} bytes)")
+        if struct.unpack_from("<I", header, 124)[0] != zlib.crc32(header[:120]):
+            report.add("evtx_checksum_error", "file header", "file header CRC32 mismatch")
+        layout = Layout(size=size, padded_size=size)
+        tail = (size - HEADER_SIZE) % CHUNK_SIZE
+        if tail:
+            layout.padded_size = size - tail + CHUNK_SIZE
+            report.add(
+                "evtx_truncated", f"chunk {(size - HEADER_SIZE) // CHUNK_SIZE}", f"file ends {tail} bytes into it"
+            )
+        for index, offset in enumerate(range(HEADER_SIZE, size, CHUNK_SIZE)):
+            fh.seek(offset)
+            chunk = fh.read(CHUNK_SIZE)
+            if chunk[:8] != CHUNK_MAGIC:
+                if chunk.strip(b"\x00"):  # an all-zero slot is pre-allocated space, not damage
+                    report.add("evtx_chunk_error", f"chunk {index}", "no ElfChnk magic")
+                continue
+            if len(chunk) < 512:
+                report.add("evtx_chunk_error", f"chunk {index}", "chunk header cut short")
+                continue
+            first, last = struct.unpack_from("<QQ", chunk, 24)
+            free = struct.unpack_from("<I", chunk, 48)[0]
+            crc_ok = struct.unpack_from("<I", chunk, 124)[0] == zlib.crc32(chunk[128:512], zlib.crc32(chunk[:120]))
+            if crc_ok and len(chunk) == CHUNK_SIZE and 512 <= free <= CHUNK_SIZE:
+                crc_ok = struct.unpack_from("<I", chunk, 52)[0] == zlib.crc32(chunk[512:free])
+            if not crc_ok:
+                report.add("evtx_checksum_error", f"chunk {index}", "chunk CRC32 mismatch")
+            declared = 0 < first <= last and last - first < MAX_RECORDS_PER_CHUNK
+            layout.chunks.append(Chunk(offset, first, last, declared))
+            if len(chunk) < CHUNK_SIZE:
+                layout.cut = _cut_records(chunk)
+    return layout
+
+
+def _cut_records(chunk: bytes) -> frozenset[int]:
+    """Identifiers of the records of a cut-short chunk that extend past its end (walking the size fields)."""
+    pos = 512
+    while pos + 24 <= len(chunk) and chunk[pos : pos + 4] == b"**\x00\x00":
+        size, record_id = struct.unpack_from("<IQ", chunk, pos + 4)
+        if size < 28:
+            break
+        if pos + size > len(chunk):
+            return frozenset({record_id})
+        pos += size
+    return frozenset()
+
+
+def _count_missing(layout: Layout, report: ParseReport) -> None:
+    for index, ch in enumerate(layout.chunks):
+        if ch.declared:
+            missing = ch.last - ch.first + 1 - ch.seen
+            if missing > 0:
+                report.add("evtx_records_missing", f"chunk at {ch.offset}", f"{missing} records unreadable", n=missing)
+        log.debug("chunk %d: %d records seen", index, ch.seen)
+
+
+class _Tally:
+    """Attributes delivered record numbers to the chunk that declares them (for ``evtx_records_missing``)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.chunks = sorted((c for c in layout.chunks if c.declared), key=lambda c: c.first)
+        self.firsts = [c.first for c in self.chunks]
+        self.current: Chunk | None = None
+        self.lo, self.hi = 1, 0
+
+    def see(self, record_no: int) -> None:
+        if self.lo <= record_no <= self.hi:  # records come chunk by chunk: usually the same chunk as before
+            self.current.seen += 1  # type: ignore[union-attr]
+            return
+        i = bisect_right(self.firsts, record_no) - 1
+        if i >= 0 and record_no <= self.chunks[i].last:
+            self.current = self.chunks[i]
+            self.lo, self.hi = self.current.first, self.current.last
+            self.current.seen += 1
+
+
+class _PaddedFile(io.RawIOBase):
+    """A file read as if zero-filled to a whole number of chunks, so a backend still reads a cut chunk."""
+
+    def __init__(self, path: str, size: int) -> None:
+        self._fh = open(path, "rb")
+        self._size = size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._pos, self._size)[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._size - self._pos)
+        if n <= 0:
+            return 0
+        self._fh.seek(self._pos)
+        data = self._fh.read(n)
+        view = memoryview(buffer)
+        view[: len(data)] = data
+        view[len(data) : n] = b"\x00" * (n - len(data))
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def read_evtx(path: str, report: ParseReport, backend: str = "evtx") -> Iterator[KrbRecord]:
+    """Kerberos rows of one ``.evtx`` file, in file order (see :mod:`parsers.eventmap` for the columns).
+
+    ``backend`` is ``"evtx"`` (Rust, default) or ``"python-evtx"``. ``report.units`` counts the records read,
+    ``report.messages`` the rows emitted. Raises :class:`UnsupportedFormat` / :class:`MalformedFile` for a file that
+    is not usable at all (no magic, cut inside the file header, no readable chunk in a non-empty file).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown EVTX backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    layout = scan(path, report)
+    if not layout.chunks and layout.size > HEADER_SIZE and report.issues:
+        raise MalformedFile("no readable chunk in the EVTX file")
+    tally = _Tally(layout)
+    rows = _read_rust(path, report, layout, tally) if backend == "evtx" else _read_python(path, report, layout, tally)
+    for row in rows:
+        report.messages += 1
+        yield row
+    _count_missing(layout, report)
+
+
+def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) -> Iterator[KrbRecord]:
+    from evtx import PyEvtxParser
+
+    source = report.source or path
+    padded = _PaddedFile(path, layout.padded_size) if layout.truncated else None
+    try:
+        parser = PyEvtxParser(padded if padded is not None else path)
+    except (OSError, RuntimeError) as exc:
+        raise MalformedFile(f"EVTX file unreadable: {exc}") from exc
+    records = parser.records_json()
+    units = 0
+    cut = layout.cut
+    see = tally.see
+    try:
+        while True:
+            try:
+                for rec in records:
+                    record_id = rec["event_record_id"]
+                    if cut and record_id in cut:
+                        continue
+                    units += 1
+                    see(record_id)
+                    data = rec["data"]
+                    if not _wanted(data):
+                        continue
+                    try:
+                        row = to_record(event_from_json(orjson.loads(data)), source, "evtx")
+                    except (orjson.JSONDecodeError, ValueError) as exc:  # EventShapeError, an unusable time
+                        report.add("evtx_event_error", record_id, str(exc))
+                        continue
+                    if row is not None:
+                        yield row
+                break
+            except RuntimeError as exc:
+                # a chunk or record the package could not read: already counted by scan() (chunk slots) or as
+                # missing records; the iterator resumes after it
+                log.debug("%s: evtx: %s", source, exc)
+    finally:
+        report.units += units
+        if padded is not None:
+            padded.close()
+
+
+def _read_python(path: str, report: ParseReport, layout: Layout, tally: _Tally) -> Iterator[KrbRecord]:
+    from Evtx.Evtx import ChunkHeader
+
+    source = report.source or path
+    with open(path, "rb") as fh:
+        for ch in layout.chunks:
+            fh.seek(ch.offset)
+            buf = fh.read(CHUNK_SIZE).ljust(CHUNK_SIZE, b"\x00")
+            chunk = ChunkHeader(buf, 0)
+            try:
+                for record in chunk.records():
+                    size = record.size()
+                    if size < 28 or record.offset() + size > CHUNK_SIZE or record.size2() != size:
+                        # python-evtx walks on by the size field alone; a bad one means the chain is broken (the
+                        # evtx package stops the chunk there too)
+                        break
+                    try:
+                        text = record.xml()
+                        record_id = record.record_num()
+                    except Exception as exc:  # python-evtx raises many types on bad BinXML
+                        log.debug("%s: python-evtx record at %d: %r", source, record.offset(), exc)
+                        continue
+                    if record_id in layout.cut:
+                        continue
+                    report.units += 1
+                    tally.see(record_id)
+                    row = _python_row(text, record_id, source, report)
+                    if row is not None:
+                        yield row
+            except Exception as exc:  # a chunk whose record chain breaks
+                log.debug("%s: python-evtx chunk at %d: %r", source, ch.offset, exc)
+
+
+def _python_row(text: str, record_id: int, source: str, report: ParseReport) -> KrbRecord | None:
+    try:
+        return to_record(event_from_xml(ET.fromstring(_CONTROL_RE.sub("", text))), source, "evtx")
+    except (ET.ParseError, ValueError) as exc:  # EventShapeError, an unusable time
+        report.add("evtx_event_error", record_id, str(exc))
+        return None

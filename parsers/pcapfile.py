@@ -1,0 +1,380 @@
+"""Capture file formats: classic pcap and pcapng, plain or gzip-compressed.
+
+* pcap (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap-04.html): magic ``a1b2c3d4`` (microseconds) or
+  ``a1b23c4d`` (nanoseconds), in either byte order; 24-octet file header, then a 16-octet header per record.
+* pcapng (draft-ietf-opsawg-pcapng): Section Header Blocks (each fixes the byte order of its section), Interface
+  Description Blocks (link type, ``if_tsresol``, ``if_tsoffset`` per interface), Enhanced / Simple / obsolete Packet
+  Blocks. Every packet block is one frame, numbered from 1 across the file as Wireshark numbers them.
+
+:func:`iter_frames` streams the file through a 1 MiB window and hands back only the frames that a caller-supplied
+prefilter keeps, so the cost of an uninteresting frame is one header unpack and one call. Problems are counted in
+the :class:`~parsers.record.ParseReport`: ``truncated_file`` (the file ends inside a record or block),
+``bad_record_length`` (a pcap record longer than :data:`MAX_FRAME`), ``pcapng_bad_block`` (a block length or trailer
+that cannot be right: the rest of the file cannot be trusted), ``pcapng_bad_packet`` (a packet block whose captured
+length does not fit in it), ``pcapng_unknown_interface``, ``unsupported_link_type`` (frames of a link type krbtrace
+cannot read). A file that is not usable at all raises :class:`~parsers.errors.MalformedFile`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import mmap
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, Final
+
+from .errors import MalformedFile, UnsupportedFormat
+from .record import ParseReport
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MAX_FRAME", "Frame", "Prefilter", "iter_frames", "open_capture", "read_head", "sniff"]
+
+PCAP_MAGICS: Final[dict[bytes, tuple[str, bool]]] = {
+    b"\xd4\xc3\xb2\xa1": ("<", False),
+    b"\xa1\xb2\xc3\xd4": (">", False),
+    b"\x4d\x3c\xb2\xa1": ("<", True),
+    b"\xa1\xb2\x3c\x4d": (">", True),
+}
+PCAPNG_SHB: Final = b"\x0a\x0d\x0d\x0a"
+_BOM: Final[dict[bytes, str]] = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
+
+#: Largest frame accepted (Wireshark's own limit for most link types is 256 KiB; some write up to 16 MiB).
+MAX_FRAME: Final = 1 << 24
+_CHUNK: Final = 1 << 20
+
+#: (1-based frame number, microseconds since the epoch, link type, captured octets, original length)
+Frame = tuple[int, int, int, bytes, int]
+#: ``keep(buf, start, end)``: whether the frame at ``buf[start:end]`` may carry Kerberos.
+Prefilter = Callable[[bytes, int, int], bool]
+
+
+def sniff(head: bytes) -> str | None:
+    """``"pcap"`` or ``"pcapng"`` from the first octets of a file, else None."""
+    if head[:4] in PCAP_MAGICS:
+        return "pcap"
+    if head[:4] == PCAPNG_SHB and head[8:12] in _BOM:
+        return "pcapng"
+    return None
+
+
+def open_capture(path: str) -> BinaryIO:
+    """The capture's octets as a stream: gzip files are decompressed on the fly."""
+    fh: BinaryIO = open(path, "rb")
+    if fh.read(2) == b"\x1f\x8b":
+        fh.close()
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    fh.seek(0)
+    return fh
+
+
+def read_head(fh: BinaryIO) -> bytes:
+    """The first 24 octets of the stream (what :func:`sniff` and :func:`iter_frames` need)."""
+    return _read(fh, 24)
+
+
+def iter_frames(
+    fh: BinaryIO, head: bytes, report: ParseReport, keep_for: Callable[[int], Prefilter | None]
+) -> Iterator[Frame]:
+    """The frames of a pcap or pcapng stream that ``keep_for(link_type)`` keeps; ``report.units`` counts them all.
+
+    ``head`` is what :func:`read_head` returned. ``keep_for`` returns the prefilter of a link type, or None when the
+    link type is not supported.
+    """
+    kind = sniff(head)
+    if kind is None:
+        raise UnsupportedFormat("not a pcap or pcapng file")
+    if kind == "pcap":
+        if len(head) < 24:
+            raise MalformedFile(f"pcap file header cut short ({len(head)} of 24 octets)")
+        return _pcap(fh, head, report, keep_for)
+    return _pcapng(fh, head, report, keep_for)
+
+
+def _read(fh: BinaryIO, n: int) -> bytes:
+    try:
+        return fh.read(n)
+    except (OSError, EOFError, zlib.error) as exc:  # damaged gzip stream
+        raise MalformedFile(f"unreadable capture: {exc}") from exc
+
+
+def _pcap(
+    fh: BinaryIO, head: bytes, report: ParseReport, keep_for: Callable[[int], Prefilter | None]
+) -> Iterator[Frame]:
+    endian, nano = PCAP_MAGICS[head[:4]]
+    (network,) = struct.unpack_from(endian + "I", head, 20)
+    linktype = network & 0xFFFF  # the upper bits carry FCS information (pcap draft §4)
+    keep = keep_for(linktype)
+    # the time stamp is unpacked only for the frames kept: most are not
+    lengths = struct.Struct(endian + "8xII").unpack_from
+    stamp = struct.Struct(endian + "II").unpack_from
+    frame_no = 0
+    buf: bytes | mmap.mmap = b""
+    pos = n = 0
+    fused = _fused_ethernet(keep, endian, nano, stamp) if linktype == 1 else None
+    mapped = _map(fh)
+    if mapped is not None:
+        buf, n, pos = mapped, len(mapped), 24
+    window = n if mapped is None else _WINDOW
+    released = 0
+    try:
+        if keep is None:
+            keep = _never
+        while True:
+            if n - pos < 16:
+                more = b"" if mapped is not None else _read_more(fh, report, 0)
+                if not more:
+                    if n - pos:
+                        report.add("truncated_file", frame_no + 1, f"{n - pos} octets of a record header")
+                    return
+                buf = buf[pos:] + more
+                n = len(buf)
+                pos = 0
+                continue
+            incl, orig = lengths(buf, pos)
+            end = pos + 16 + incl
+            if end > n:
+                if incl > MAX_FRAME:
+                    report.add("bad_record_length", frame_no + 1, f"record of {incl} octets; the rest is unreadable")
+                    return
+                more = b"" if mapped is not None else _read_more(fh, report, end - n)
+                if not more:
+                    report.add("truncated_file", frame_no + 1, f"{n - pos - 16} of {incl} octets")
+                    return
+                buf = buf[pos:] + more
+                n = len(buf)
+                pos = 0
+                continue
+            frame_no += 1
+            if keep(buf, pos + 16, end):
+                sec, frac = stamp(buf, pos)
+                yield frame_no, sec * 1_000_000 + (frac // 1000 if nano else frac), linktype, buf[pos + 16 : end], orig
+            pos = end
+            if fused is not None and n - pos >= _FUSED_SPAN:
+                # the bulk of the file: the fused loop runs until it meets the end of the window
+                for item in fused(buf, pos, min(n, pos + window), frame_no):
+                    if type(item) is int:
+                        pos, frame_no = item >> 32, item & 0xFFFFFFFF
+                        break
+                    frame_no = item[0]
+                    yield item
+            if mapped is not None and pos - released >= _WINDOW:
+                # give the pages already read back, so the resident size stays flat however large the file
+                upto = pos - pos % mmap.PAGESIZE
+                mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                released = upto
+    finally:
+        if mapped is not None:
+            mapped.close()
+        report.units += frame_no
+        if keep is _never and frame_no:
+            report.add("unsupported_link_type", None, f"link type {linktype}", n=frame_no)
+
+
+#: Record header + Ethernet + IPv4 header + the two ports.
+_FUSED_SPAN: Final = 16 + 38
+
+
+def _swap16(v: int) -> int:
+    return (v & 0xFF) << 8 | v >> 8
+
+
+def _fused_ethernet(
+    keep: Prefilter | None, endian: str, nano: bool, stamp: Callable[..., tuple[int, int]]
+) -> Callable[[bytes, int, int, int], Iterator[Frame | int]] | None:
+    """A loop over the pcap records of one window that does the prefilter's common case (Ethernet, IPv4 without
+    options or fragmentation, UDP/TCP ports) in the same ``unpack`` as the record header, in the file's byte order:
+    the network-order constants are byte-swapped instead of the fields. Other frames go to ``keep``. Yields the kept
+    frames, then ``pos << 32 | frame_no`` where the window ends."""
+    ports = getattr(keep, "ethernet_ports", None)
+    if keep is None or ports is None:
+        return None
+    tcp_always = getattr(keep, "tcp_always", False)
+    rec = struct.Struct(endian + "8xII12xHB5xHxB10xHH").unpack_from
+    swap = _swap16 if endian == "<" else int
+    ipv4 = swap(0x0800)
+    frag_mask = swap(0x3FFF)
+    wanted = frozenset(swap(p) for p in ports)
+    div = 1000 if nano else 1
+
+    def fused(buf: bytes, pos: int, n: int, frame_no: int) -> Iterator[Frame | int]:
+        limit = n - _FUSED_SPAN
+        while pos <= limit:
+            incl, orig, et, vi, frag, proto, sp, dp = rec(buf, pos)
+            end = pos + 16 + incl
+            if end > n:
+                break
+            frame_no += 1
+            if et == ipv4 and vi == 0x45 and incl >= 38 and not frag & frag_mask:
+                if (proto == 17 or proto == 6) and (sp in wanted or dp in wanted or (tcp_always and proto == 6)):
+                    sec, frac = stamp(buf, pos)
+                    yield frame_no, sec * 1_000_000 + frac // div, 1, buf[pos + 16 : end], orig
+            elif keep(buf, pos + 16, end):
+                sec, frac = stamp(buf, pos)
+                yield frame_no, sec * 1_000_000 + frac // div, 1, buf[pos + 16 : end], orig
+            pos = end
+        yield pos << 32 | frame_no
+
+    return fused
+
+
+#: How much of a memory-mapped file is walked before the pages behind are released.
+_WINDOW: Final = 8 << 20
+
+
+def _map(fh: BinaryIO) -> mmap.mmap | None:
+    """The whole file memory-mapped, when it is a plain file on disk (no read calls, no copies); else None."""
+    if not isinstance(fh, io.BufferedReader) or not hasattr(mmap, "MADV_DONTNEED"):
+        return None
+    try:
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # empty file, a pipe, a file system without mmap
+        return None
+
+
+def _never(buf: bytes, start: int, end: int) -> bool:
+    return False
+
+
+def _read_more(fh: BinaryIO, report: ParseReport, need: int) -> bytes:
+    # read1: a damaged gzip stream still yields what precedes the damage (read() would drop the whole call's data)
+    try:
+        return fh.read1(max(_CHUNK, need))  # type: ignore[attr-defined]
+    except (OSError, EOFError, zlib.error) as exc:
+        report.add("truncated_file", None, f"damaged compressed stream: {exc}")
+        return b""
+
+
+class _Interface:
+    __slots__ = ("div", "keep", "linktype", "mul", "offset", "snaplen")
+
+    def __init__(self, linktype: int, snaplen: int, keep: Prefilter | None) -> None:
+        self.linktype = linktype
+        self.snaplen = snaplen
+        self.keep = keep
+        self.mul = 1
+        self.div = 1
+        self.offset = 0
+
+    def options(self, body: bytes, pos: int, end: int, endian: str) -> None:
+        """Read ``if_tsresol`` (9) and ``if_tsoffset`` (14); other options are skipped."""
+        while pos + 4 <= end:
+            code, length = struct.unpack_from(endian + "HH", body, pos)
+            pos += 4
+            if code == 0 or pos + length > end:
+                return
+            if code == 9 and length >= 1:
+                v = body[pos]
+                if v & 0x80:
+                    self.mul, self.div = 1_000_000, 1 << (v & 0x7F)
+                elif v <= 6:
+                    self.mul, self.div = 10 ** (6 - v), 1
+                else:
+                    self.mul, self.div = 1, 10 ** (v - 6)
+            elif code == 14 and length >= 8:
+                self.offset = struct.unpack_from(endian + "q", body, pos)[0] * 1_000_000
+            pos += (length + 3) & ~3
+
+
+def _pcapng(
+    fh: BinaryIO, head: bytes, report: ParseReport, keep_for: Callable[[int], Prefilter | None]
+) -> Iterator[Frame]:
+    endian = "<"
+    ifaces: list[_Interface] = []
+    frame_no = 0
+    unsupported = 0
+    unknown_linktypes: set[int] = set()
+    buf = head
+    pos = 0
+    n = len(buf)
+    try:
+        while True:
+            if n - pos < 12:
+                more = _read_more(fh, report, 0)
+                if not more:
+                    if n - pos:
+                        report.add("truncated_file", frame_no + 1, f"{n - pos} octets of a block header")
+                    return
+                buf = buf[pos:] + more
+                n = len(buf)
+                pos = 0
+                continue
+            btype = buf[pos : pos + 4]
+            if btype == PCAPNG_SHB:
+                new = _BOM.get(buf[pos + 8 : pos + 12])
+                if new is None:
+                    report.add("pcapng_bad_block", frame_no + 1, "section header without a byte-order magic")
+                    return
+                endian = new
+            btype_n, blen = struct.unpack_from(endian + "II", buf, pos)
+            if blen < 12 or blen % 4 or blen > MAX_FRAME + 4096:
+                report.add("pcapng_bad_block", frame_no + 1, f"block type {btype_n:#x} of length {blen}")
+                return
+            end = pos + blen
+            if end > n:
+                more = _read_more(fh, report, end - n)
+                if not more:
+                    report.add("truncated_file", frame_no + 1, f"{n - pos} of {blen} octets of a block")
+                    return
+                buf = buf[pos:] + more
+                n = len(buf)
+                pos = 0
+                continue
+            if struct.unpack_from(endian + "I", buf, end - 4)[0] != blen:
+                report.add("pcapng_bad_block", frame_no + 1, f"block type {btype_n:#x}: trailing length differs")
+                return
+            body = pos + 8
+            bend = end - 4
+            if btype_n == 6 or btype_n == 2:  # Enhanced Packet Block, obsolete Packet Block
+                frame_no += 1
+                if btype_n == 6:
+                    iface_id, hi, lo, caplen, orig = struct.unpack_from(endian + "IIIII", buf, body)
+                else:
+                    iface_id, _drops, hi, lo, caplen, orig = struct.unpack_from(endian + "HHIIII", buf, body)
+                start = body + 20
+                if bend - body < 20 or start + caplen > bend:
+                    report.add("pcapng_bad_packet", frame_no, f"captured length {caplen} in a block of {blen}")
+                elif iface_id >= len(ifaces):
+                    report.add("pcapng_unknown_interface", frame_no, f"interface {iface_id}")
+                else:
+                    iface = ifaces[iface_id]
+                    keep = iface.keep
+                    if keep is None:
+                        unsupported += 1
+                    elif keep(buf, start, start + caplen):
+                        ts = ((hi << 32 | lo) * iface.mul) // iface.div + iface.offset
+                        yield frame_no, ts, iface.linktype, buf[start : start + caplen], orig
+            elif btype_n == 3:  # Simple Packet Block: interface 0, no timestamp
+                frame_no += 1
+                if not ifaces or bend - body < 4:
+                    report.add("pcapng_unknown_interface", frame_no, "simple packet block before any interface")
+                else:
+                    iface = ifaces[0]
+                    (orig,) = struct.unpack_from(endian + "I", buf, body)
+                    caplen = min(orig, bend - body - 4, iface.snaplen or orig)
+                    if iface.keep is None:
+                        unsupported += 1
+                    elif iface.keep(buf, body + 4, body + 4 + caplen):
+                        yield frame_no, iface.offset, iface.linktype, buf[body + 4 : body + 4 + caplen], orig
+            elif btype_n == 1:  # Interface Description Block
+                if bend - body >= 8:
+                    linktype, _res, snaplen = struct.unpack_from(endian + "HHI", buf, body)
+                    keep = keep_for(linktype)
+                    if keep is None:
+                        unknown_linktypes.add(linktype)
+                    iface = _Interface(linktype, snaplen, keep)
+                    iface.options(buf, body + 8, bend, endian)
+                    ifaces.append(iface)
+                else:
+                    report.add("pcapng_bad_block", frame_no + 1, "interface description block too short")
+            elif btype_n == 0x0A0D0D0A:
+                ifaces = []  # interface numbers restart in every section
+            pos = end
+    finally:
+        report.units += frame_no
+        if unsupported:
+            kinds = ", ".join(str(t) for t in sorted(unknown_linktypes))
+            report.add("unsupported_link_type", None, f"link type {kinds}", n=unsupported)
