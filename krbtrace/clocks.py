@@ -9,6 +9,8 @@ Methods, strongest first:
   (1 day, or 10 h for Heimdal/Java) ``till - lifetime - capture_time`` is the client's offset. Windows and Rubeus send
   fixed 2037 dates and carry no clock information. An offset saved in a reused credential cache (MIT
   ``kdc_timesync``) hides the client's skew, so this is a hint, flagged as such.
+* ``kerberos_event``: a client-side Security-Kerberos event 3 states the client's and the server's time of the
+  error it received: the client's offset against that server.
 * ``cross_source``: the same exchange seen in a capture and in a DC log; the event time minus the frame time is the
   DC's logging clock against the capture host.
 * ``time_service_event``: W32Time events that state a correction (52 ``TimeOffsetSeconds``) or a difference
@@ -32,6 +34,7 @@ _FIXED_TILL_YEAR: Final = 2037
 #: Method preference when a host has several estimates.
 METHOD_RANK: Final[dict[str, int]] = {
     "krb_error_stime": 0,
+    "kerberos_event": 0,
     "cross_source": 1,
     "request_till": 2,
     "time_service_event": 3,
@@ -113,6 +116,24 @@ def from_till(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def from_kerberos_event(df: pl.DataFrame) -> pl.DataFrame:
+    """Client offsets from client-side error events that state both clocks (Security-Kerberos 3: client and
+    server time of a KRB-ERROR, e.g. 37): client time minus server time, against that server's clock."""
+    rows = (
+        df.filter(pl.col("event_id").is_not_null() & pl.col("stime").is_not_null() & pl.col("ctime").is_not_null())
+        .select(
+            pl.col("host"),
+            "ts",
+            _seconds(pl.col("ctime") - pl.col("stime")).alias("offset_s"),
+            evidence_expr().alias("ev"),
+            pl.concat_str([pl.lit("server clock ("), pl.col("service").fill_null("?"), pl.lit(")")]).alias("reference"),
+        )
+        .filter(pl.col("host").is_not_null())
+    )
+    out = _aggregate(rows, ["host", "reference"])
+    return out.with_columns(pl.lit("client").alias("role"), pl.lit("kerberos_event").alias("method"))
+
+
 def _json_number(keys: tuple[str, ...]) -> pl.Expr:
     found = [pl.col("event_data").str.json_path_match(f"$.{k}").cast(pl.Float64, strict=False) for k in keys]
     return pl.coalesce(*found)
@@ -158,7 +179,7 @@ def from_links(pairs: pl.DataFrame) -> pl.DataFrame:
 
 def estimate(df: pl.DataFrame, links: pl.DataFrame | None = None) -> pl.DataFrame:
     """All offset estimates (``CLOCK_OFFSETS`` columns), one row per host, role and method, best method first."""
-    parts = [from_stime(df), from_till(df), from_time_service(df)]
+    parts = [from_stime(df), from_kerberos_event(df), from_till(df), from_time_service(df)]
     if links is not None:
         parts.append(from_links(links))
     cols = list(CLOCK_OFFSETS.names())
@@ -171,7 +192,9 @@ def estimate(df: pl.DataFrame, links: pl.DataFrame | None = None) -> pl.DataFram
 
 
 def best_by_host(offsets: pl.DataFrame) -> pl.DataFrame:
-    """One offset per host (``host``, ``offset_s``, ``method``): the strongest method, the most samples."""
+    """One offset per host (``host``, ``offset_s``, ``method``, ``reference``): the strongest method first."""
     if offsets.height == 0:
-        return pl.DataFrame(schema={"host": pl.String, "offset_s": pl.Float64, "method": pl.String})
-    return offsets.unique("host", keep="first", maintain_order=True).select("host", "offset_s", "method")
+        return pl.DataFrame(
+            schema={"host": pl.String, "offset_s": pl.Float64, "method": pl.String, "reference": pl.String}
+        )
+    return offsets.unique("host", keep="first", maintain_order=True).select("host", "offset_s", "method", "reference")

@@ -37,6 +37,7 @@ def _bursts(x: pl.DataFrame, kind: str, keys: list[str]) -> pl.DataFrame:
         pl.len().over(grp).cast(pl.Int64).alias("burst_failures"),
         pl.len().over(acct).cast(pl.Int64).alias("account_failures"),
         (pl.len().over(acct) * 60.0 / pl.max_horizontal(span, pl.lit(60))).alias("account_rate_per_min"),
+        span.cast(pl.Float64).alias("account_span_s"),
     )
 
 
@@ -77,9 +78,10 @@ def exchange_features(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
     )
     parts = [_bursts(x, "preauth", ["client_host"]), _bursts(x, "unknown", ["client_host"])]
     bursts = pl.concat([p for p in parts if "burst_accounts" in p.columns] or [parts[0]], how="diagonal_relaxed")
-    for c in ("burst_accounts", "burst_failures", "account_failures", "account_rate_per_min"):
+    for c in ("burst_accounts", "burst_failures", "account_failures", "account_rate_per_min", "account_span_s"):
         if c not in bursts.columns:
-            bursts = bursts.with_columns(pl.lit(None, pl.Float64 if "rate" in c else pl.Int64).alias(c))
+            float_col = c.endswith(("_min", "_s"))
+            bursts = bursts.with_columns(pl.lit(None, pl.Float64 if float_col else pl.Int64).alias(c))
     x = x.join(bursts, on="exchange_id", how="left")
     # Error 18 after wrong passwords for the same account: the lockout they caused.
     lk = x.filter(code.is_in([18, 24])).sort("start")
@@ -96,17 +98,6 @@ def exchange_features(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
         x = x.with_columns(pl.lit(None, pl.Int64).alias("prior_preauth_failures"))
     spray_hosts = x.filter((pl.col("fail_kind") == "preauth") & (pl.col("burst_accounts") >= 5))["client_host"]
     best = clocks.best_by_host(offsets)
-    srv = best.select(
-        pl.col("host").alias("server_host"),
-        pl.col("offset_s").alias("server_offset_s"),
-        pl.col("method").alias("server_offset_method"),
-    )
-    cli = best.select(
-        pl.col("host").alias("client_host"),
-        pl.col("offset_s").alias("client_offset_s"),
-        pl.col("method").alias("client_offset_method"),
-    )
-    x = x.join(srv, on="server_host", how="left").join(cli, on="client_host", how="left")
     x = x.join(_spn_hints(x), on="service", how="left")
     answered = x.filter(pl.col("has_rep") | pl.col("has_err"))["server_host"].drop_nulls().unique()
     return x.with_columns(
@@ -148,11 +139,9 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         "burst_failures",
         "account_failures",
         "account_rate_per_min",
+        "account_span_s",
         "prior_preauth_failures",
         "from_spray_source",
-        "server_offset_s",
-        "client_offset_s",
-        "client_offset_method",
         "stime_offset_s",
         "spn_hint",
         "cross_realm",
@@ -190,7 +179,17 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.coalesce("client", "x_client").alias("client"),
         pl.coalesce("client_realm", "x_client_realm").alias("client_realm"),
         pl.coalesce("service_realm", "x_service_realm").alias("service_realm"),
-        pl.coalesce("service", "x_service").alias("service"),
+        # KDC event 11 names the duplicate SPN only in its first insertion string.
+        pl.coalesce(
+            "service",
+            "x_service",
+            pl.when(pl.col("event_id") == 11).then(pl.col("event_data").str.extract(r'"Data\[0\]"\s*:\s*"([^"]+)"')),
+        ).alias("service"),
+        # Security-Kerberos event 4 names the account the ticket was encrypted for.
+        pl.coalesce(
+            "service_account",
+            pl.when(pl.col("event_id") == 4).then(pl.col("event_data").str.extract(r'"Server"\s*:\s*"([^"]+)"')),
+        ).alias("service_account"),
         writer.replace_strict(by_host, default=None, return_dtype=pl.Float64).alias("clock_offset_s"),
         pl.col("app_failed").fill_null(False),
         pl.col("from_spray_source").fill_null(False),
@@ -199,4 +198,12 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.col("spn_hint").fill_null(""),
         pl.col("server_answered").fill_null(False),
     )
-    return out
+    # Clock offsets by the row's own hosts (context rows such as Security-Kerberos 3 have no exchange).
+    lookups = []
+    for side in ("client", "server"):
+        host = pl.col(f"{side}_host")
+        for col, name in (("offset_s", "offset_s"), ("method", "offset_method"), ("reference", "offset_reference")):
+            table = dict(zip(best["host"].to_list(), best[col].to_list(), strict=True))
+            dtype = pl.Float64 if col == "offset_s" else pl.String
+            lookups.append(host.replace_strict(table, default=None, return_dtype=dtype).alias(f"{side}_{name}"))
+    return out.with_columns(lookups)

@@ -62,7 +62,11 @@ def _skew_detail() -> pl.Expr:
                     pl.col("server_host").fill_null("?"),
                     pl.lit("'s clock is "),
                     _fmt(srv),
-                    pl.lit(" s against the capture clock: the server's clock is off."),
+                    pl.lit(" s against the "),
+                    pl.when(pl.col("stime_offset_s").is_not_null())
+                    .then(pl.lit("capture clock"))
+                    .otherwise(pl.col("server_offset_reference").fill_null("capture clock")),
+                    pl.lit(": the server's clock is off."),
                 ]
             )
         )
@@ -74,7 +78,9 @@ def _skew_detail() -> pl.Expr:
                     pl.col("client_host").fill_null("?"),
                     pl.lit("'s clock is "),
                     _fmt(cli),
-                    pl.lit(" s against the capture clock (from "),
+                    pl.lit(" s against the "),
+                    pl.col("client_offset_reference").fill_null("capture clock"),
+                    pl.lit(" (from "),
                     pl.col("client_offset_method"),
                     pl.lit("): the client's clock is off."),
                 ]
@@ -146,9 +152,11 @@ def _note_exprs() -> list[pl.Expr]:
         .then(
             pl.concat_str(
                 [
-                    pl.lit("The DC issued the ticket for the account "),
+                    pl.lit("The ticket was encrypted for the account "),
                     pl.coalesce("service_account", "tgs_service_account"),
-                    pl.lit(" (4769 ServiceName); check that this account really runs the service."),
+                    pl.lit(
+                        " (4769 ServiceName / Security-Kerberos event 4); check that this account really runs the service."
+                    ),
                 ]
             )
         )

@@ -41,7 +41,7 @@ RULES_DIR: Final = Path(__file__).with_name("rules")
 SEVERITIES: Final = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK: Final[dict[str, int]] = {s: i for i, s in enumerate(SEVERITIES)}
 #: Placeholders that are properties of the finding rather than columns.
-FINDING_FIELDS: Final = frozenset({"count", "first_seen", "last_seen"})
+FINDING_FIELDS: Final = frozenset({"count", "times", "first_seen", "last_seen"})
 MAX_NAMES: Final = 5
 _OPS: Final = frozenset(
     {"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "abs_gt", "abs_lte", "is_null", "contains", "regex"}
@@ -193,7 +193,9 @@ def _fill_value(values: list[Any]) -> str:
         return "" if "" in values else "(unknown)"
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals) and len(vals) > 1:
         return f"{_render(min(vals))} to {_render(max(vals))}"
-    shown = ", ".join(_render(v) for v in vals[:MAX_NAMES])
+    # Sentences (notes) read as a paragraph; names and numbers as a list.
+    sep = " " if all(isinstance(v, str) and v.endswith(".") for v in vals) else ", "
+    shown = sep.join(_render(v) for v in vals[:MAX_NAMES])
     return shown + (f" and {len(vals) - MAX_NAMES} more" if len(vals) > MAX_NAMES else "")
 
 
@@ -240,7 +242,9 @@ def _findings(rule: Rule, rows: pl.DataFrame) -> list[dict[str, Any]]:
     )
     out = []
     for rec in agg.iter_rows(named=True):
-        extra = {"count": rec["_count"], "first_seen": rec["_first"], "last_seen": rec["_last"]}
+        n = rec["_count"]
+        times = {1: "once", 2: "twice"}.get(n, f"{n} times")
+        extra = {"count": n, "times": times, "first_seen": rec["_first"], "last_seen": rec["_last"]}
         values = {n: rec[f"_v_{n}"] for n in distinct}
         codes = _clean(values["error_code"])
         out.append(

@@ -34,10 +34,15 @@ RETRY_WINDOW_S: Final = 30
 #: Error codes only an AS exchange produces; used to place an error whose request was not captured.
 _AS_ONLY: Final = (6, 18, 23, 24, 25, 1, 16)
 _TGS_GUESS: Final = (7, 8, 13, 14, 12)
-#: Carrier statuses that mean the application accepted the authentication or asks for another leg.
+#: Carrier statuses that mean the application accepted the authentication or asks for another leg
+#: (``parsers.carriers``: SMB NT status names, ``HTTP <code>``, LDAP result names, DCE/RPC answer PDUs).
 _APP_OK: Final = (
-    r"(?i)^(0|0x0+|200|20[0-9]|success|ok|status_success|status_more_processing_required|saslbindinprogress|14)$"
+    r"(?i)^(HTTP [123][0-9][0-9]|STATUS_SUCCESS|STATUS_MORE_PROCESSING_REQUIRED|success|saslBindInProgress|"
+    r"bind_ack|alter_context_resp|0x0+$|0$)"
 )
+#: PA-DATA that make an AS-REQ pre-authenticated: ENC-TIMESTAMP, PKINIT, encrypted challenge, SPAKE, and FAST
+#: armour (136), under which the real pre-authentication is hidden (``kerberos-protocol.md`` §9).
+PREAUTH_PA: Final = (*PREAUTH_TYPES, 136)
 
 _CONV: Final = ("source", "transport", "client_ip", "client_port", "server_ip", "server_port")
 
@@ -82,9 +87,19 @@ def prepare(df: pl.DataFrame) -> pl.DataFrame:
         server_ip.alias("server_ip"),
         pl.when(answer).then(pl.col("src_port")).otherwise(pl.col("dst_port")).alias("server_port"),
     )
+    # Security-Kerberos events (3, 4) are written by the client: the server is the one the SPN names.
+    client_side = is_event & pl.col("provider").str.contains("(?i)Security-Kerberos").fill_null(False)
+    spn_host = (
+        pl.when(pl.col("service").str.starts_with("krbtgt/"))
+        .then(pl.concat_str([pl.lit("KDC of "), pl.col("service").str.slice(7)]))
+        .otherwise(pl.col("service").str.extract(r"^[^/]+/([^/:@]+)"))
+    )
     return df.with_columns(
         pl.coalesce("client_ip", pl.when(is_event).then(pl.col("host"))).alias("client_host"),
-        pl.coalesce(pl.when(is_event).then(pl.col("host")), "server_ip").alias("server_host"),
+        pl.when(client_side)
+        .then(spn_host)
+        .otherwise(pl.coalesce(pl.when(is_event).then(pl.col("host")), "server_ip"))
+        .alias("server_host"),
         principal_key().alias("principal"),
     )
 
@@ -137,7 +152,10 @@ def summarise(df: pl.DataFrame) -> pl.DataFrame:
             evidence_expr().alias("ev"),
             (
                 (pl.col("role") == "req")
-                & pl.col("pa_types").list.eval(pl.element().is_in(PREAUTH_TYPES)).list.any().fill_null(False)
+                & (
+                    pl.col("pa_types").list.eval(pl.element().is_in(PREAUTH_PA)).list.any().fill_null(False)
+                    | pl.col("fast").fill_null(False)
+                )
             ).alias("_pre"),
         )
     )
