@@ -97,7 +97,6 @@ def exchange_features(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
     else:
         x = x.with_columns(pl.lit(None, pl.Int64).alias("prior_preauth_failures"))
     spray_hosts = x.filter((pl.col("fail_kind") == "preauth") & (pl.col("burst_accounts") >= 5))["client_host"]
-    best = clocks.best_by_host(offsets)
     x = x.join(_spn_hints(x), on="service", how="left")
     answered = x.filter(pl.col("has_rep") | pl.col("has_err"))["server_host"].drop_nulls().unique()
     return x.with_columns(

@@ -154,9 +154,7 @@ def _note_exprs() -> list[pl.Expr]:
                 [
                     pl.lit("The ticket was encrypted for the account "),
                     pl.coalesce("service_account", "tgs_service_account"),
-                    pl.lit(
-                        " (4769 ServiceName / Security-Kerberos event 4); check that this account really runs the service."
-                    ),
+                    pl.lit(" (4769 ServiceName or event 4); check that this account really runs the service."),
                 ]
             )
         )
