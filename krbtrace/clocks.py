@@ -191,10 +191,15 @@ def estimate(df: pl.DataFrame, links: pl.DataFrame | None = None) -> pl.DataFram
     return out.sort([rank, "host", "first_seen"]).select(cols)
 
 
-def best_by_host(offsets: pl.DataFrame) -> pl.DataFrame:
-    """One offset per host (``host``, ``offset_s``, ``method``, ``reference``): the strongest method first."""
+def best_by_host(offsets: pl.DataFrame, prefer: tuple[str, ...] = ()) -> pl.DataFrame:
+    """One offset per host (``host``, ``offset_s``, ``method``, ``reference``): estimates of the roles in
+    ``prefer`` first (a host can be both a client and a KDC, e.g. on loopback), then the strongest method."""
     if offsets.height == 0:
         return pl.DataFrame(
             schema={"host": pl.String, "offset_s": pl.Float64, "method": pl.String, "reference": pl.String}
         )
-    return offsets.unique("host", keep="first", maintain_order=True).select("host", "offset_s", "method", "reference")
+    rank = pl.col("role").replace_strict(
+        {r: i for i, r in enumerate(prefer)}, default=len(prefer), return_dtype=pl.Int32
+    )
+    ordered = offsets.with_row_index("_order").sort([rank, "_order"])
+    return ordered.unique("host", keep="first", maintain_order=True).select("host", "offset_s", "method", "reference")

@@ -60,7 +60,9 @@ def link_sources(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
     at most one event (the nearest).
     """
     keys = _link_keys(x)
-    best = clocks.best_by_host(offsets).select(pl.col("host").alias("server_host"), pl.col("offset_s").alias("off"))
+    best = clocks.best_by_host(offsets, ("kdc", "dc")).select(
+        pl.col("host").alias("server_host"), pl.col("offset_s").alias("off")
+    )
     caps = (
         keys.filter(~pl.col("is_event"))
         .join(best, on="server_host", how="left")

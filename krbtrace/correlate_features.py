@@ -199,7 +199,8 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
     )
     # Clock offsets by the row's own hosts (context rows such as Security-Kerberos 3 have no exchange).
     lookups = []
-    for side in ("client", "server"):
+    for side, prefer in (("client", ("client",)), ("server", ("kdc", "service", "dc", "host"))):
+        best = clocks.best_by_host(offsets, prefer)
         host = pl.col(f"{side}_host")
         for col, name in (("offset_s", "offset_s"), ("method", "offset_method"), ("reference", "offset_reference")):
             table = dict(zip(best["host"].to_list(), best[col].to_list(), strict=True))
