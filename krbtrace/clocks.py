@@ -160,7 +160,8 @@ def from_time_service(df: pl.DataFrame) -> pl.DataFrame:
             .otherwise(pl.lit("time_service_event (time difference, sign not stated)"))
             .alias("method"),
         )
-        .filter(pl.col("offset_s").is_not_null() & pl.col("host").is_not_null())
+        # A value beyond ~3 years is a misread field (seen: 1.4e16 in the plaso System.evtx sample), not a clock.
+        .filter(pl.col("offset_s").is_not_null() & pl.col("host").is_not_null() & (pl.col("offset_s").abs() < 1e8))
     )
     out = _aggregate(rows, ["host", "method"])
     return out.with_columns(pl.lit("host").alias("role"), pl.lit("its time source").alias("reference"))

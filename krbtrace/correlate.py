@@ -159,7 +159,7 @@ def correlate(df: pl.DataFrame) -> Correlation:
     if missing:
         raise ValueError(f"not a krbtrace timeline: missing columns {missing}")
     df = exch.assign(exch.prepare(df.select(TIMELINE.names()).cast(dict(TIMELINE))))  # type: ignore[arg-type]
-    x = exch.mark_expected(exch.summarise(df), df)
+    x = exch.mark_missed_answers(exch.mark_expected(exch.summarise(df), df))
     first_offsets = clocks.estimate(df)
     pairs = link_sources(x, first_offsets)
     x = merge_links(x, pairs)

@@ -76,7 +76,7 @@ def exchange_features(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("revoked"))
         .alias("fail_kind")
     )
-    parts = [_bursts(x, "preauth", ["client_host"]), _bursts(x, "unknown", ["client_host"])]
+    parts = [_bursts(x, kind, ["client_host"]) for kind in ("preauth", "unknown", "revoked")]
     bursts = pl.concat([p for p in parts if "burst_accounts" in p.columns] or [parts[0]], how="diagonal_relaxed")
     for c in ("burst_accounts", "burst_failures", "account_failures", "account_rate_per_min", "account_span_s"):
         if c not in bursts.columns:

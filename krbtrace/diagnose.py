@@ -12,7 +12,8 @@ match language is deliberately small; conditions over several rows are columns t
 
 A rule with ``fallback: true`` only sees exchanges no other rule matched: every error gets at least the generic
 finding with its name and meaning, never silence. Templates use ``{column}`` placeholders filled from the matched
-rows (distinct values, or a range for numbers) and ``{count}``, ``{first_seen}``, ``{last_seen}``.
+rows (distinct values, or a range for numbers) and ``{count}`` (exchanges), ``{times}`` (once, twice, N times),
+``{accounts}`` (distinct principals), ``{first_seen}``, ``{last_seen}``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ RULES_DIR: Final = Path(__file__).with_name("rules")
 SEVERITIES: Final = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK: Final[dict[str, int]] = {s: i for i, s in enumerate(SEVERITIES)}
 #: Placeholders that are properties of the finding rather than columns.
-FINDING_FIELDS: Final = frozenset({"count", "times", "first_seen", "last_seen"})
+FINDING_FIELDS: Final = frozenset({"count", "times", "accounts", "first_seen", "last_seen"})
 MAX_NAMES: Final = 5
 _OPS: Final = frozenset(
     {"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "abs_gt", "abs_lte", "is_null", "contains", "regex"}
@@ -232,6 +233,7 @@ def _findings(rule: Rule, rows: pl.DataFrame) -> list[dict[str, Any]]:
     distinct = {n: pl.col(n).unique(maintain_order=True) for n in {*names, "client", "service", "error_code"}}
     agg = rows.group_by(groups, maintain_order=True).agg(
         pl.col("_key").n_unique().alias("_count"),
+        pl.col("principal").drop_nulls().n_unique().alias("_accounts"),
         pl.col("ts").min().alias("_first"),
         pl.col("ts").max().alias("_last"),
         pl.col("client_host").unique(maintain_order=True).alias("_ch"),
@@ -244,7 +246,13 @@ def _findings(rule: Rule, rows: pl.DataFrame) -> list[dict[str, Any]]:
     for rec in agg.iter_rows(named=True):
         n = rec["_count"]
         times = {1: "once", 2: "twice"}.get(n, f"{n} times")
-        extra = {"count": n, "times": times, "first_seen": rec["_first"], "last_seen": rec["_last"]}
+        extra = {
+            "count": n,
+            "times": times,
+            "accounts": rec["_accounts"],
+            "first_seen": rec["_first"],
+            "last_seen": rec["_last"],
+        }
         values = {n: rec[f"_v_{n}"] for n in distinct}
         codes = _clean(values["error_code"])
         out.append(
