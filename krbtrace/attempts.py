@@ -26,13 +26,28 @@ def _svc_key(col: str) -> pl.Expr:
     return pl.col(col).str.to_lowercase().str.replace(r"@[^@]*$", "")
 
 
+def _ticket_keys(x: pl.DataFrame) -> list[pl.Expr]:
+    return [
+        pl.col("client_host").alias("k_host"),
+        pl.coalesce(_svc_key("ticket_service"), _svc_key("service")).alias("k_svc"),
+        pl.col("ticket_realm").str.to_uppercase().fill_null("").alias("k_realm"),
+        pl.col("ticket_etype").fill_null(-1).alias("k_etype"),
+        pl.col("ticket_kvno").fill_null(-1).alias("k_kvno"),
+    ]
+
+
 def link_ap(x: pl.DataFrame) -> pl.DataFrame:
-    """Add ``tgs_exchange_id`` (the TGS exchange that issued an AP exchange's ticket) and ``tgs_outcome``."""
+    """Add ``tgs_exchange_id`` (the TGS exchange that issued an AP exchange's ticket), ``tgs_outcome``,
+    ``tgs_kvno`` and ``tgs_service_account``.
+
+    The ticket in the AP-REQ is the one the TGS-REP carried: same client host and service name, and where both
+    sides show them the same ticket realm, etype and kvno; the latest such TGS before the AP-REQ within a ticket
+    lifetime. When no TGS matches on every key (a DC event shows no kvno), host and service alone decide.
+    """
     tgs = (
         x.filter((pl.col("phase") == "TGS") & (pl.col("outcome") == "ok") & pl.col("client_host").is_not_null())
         .select(
-            pl.col("client_host").alias("k_host"),
-            pl.coalesce(_svc_key("ticket_service"), _svc_key("service")).alias("k_svc"),
+            *_ticket_keys(x),
             pl.col("start").alias("tgs_ts"),
             pl.col("exchange_id").alias("tgs_exchange_id"),
             pl.col("outcome").alias("tgs_outcome"),
@@ -42,12 +57,7 @@ def link_ap(x: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("k_svc").is_not_null())
         .sort("tgs_ts")
     )
-    ap = x.filter(pl.col("phase") == "AP").select(
-        "exchange_id",
-        pl.col("client_host").alias("k_host"),
-        pl.coalesce(_svc_key("ticket_service"), _svc_key("service")).alias("k_svc"),
-        pl.col("start").alias("ap_ts"),
-    )
+    ap = x.filter(pl.col("phase") == "AP").select("exchange_id", *_ticket_keys(x), pl.col("start").alias("ap_ts"))
     empty = {
         "tgs_exchange_id": pl.Int64,
         "tgs_outcome": pl.String,
@@ -56,16 +66,26 @@ def link_ap(x: pl.DataFrame) -> pl.DataFrame:
     }
     if ap.height == 0 or tgs.height == 0:
         return x.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in empty.items())
-    j = ap.sort("ap_ts").join_asof(
-        tgs,
-        left_on="ap_ts",
-        right_on="tgs_ts",
-        by=["k_host", "k_svc"],
-        strategy="backward",
-        tolerance=timedelta(seconds=TICKET_LIFETIME_S),
-        check_sortedness=False,
+
+    def asof(by: list[str]) -> pl.DataFrame:
+        right = tgs.drop([c for c in ("k_realm", "k_etype", "k_kvno") if c not in by])
+        j = ap.sort("ap_ts").join_asof(
+            right,
+            left_on="ap_ts",
+            right_on="tgs_ts",
+            by=by,
+            strategy="backward",
+            tolerance=timedelta(seconds=TICKET_LIFETIME_S),
+            check_sortedness=False,
+        )
+        return j.select("exchange_id", *empty)
+
+    exact = asof(["k_host", "k_svc", "k_realm", "k_etype", "k_kvno"])
+    loose = asof(["k_host", "k_svc"])
+    both = exact.join(loose, on="exchange_id", how="left", suffix="_l").select(
+        "exchange_id", *[pl.coalesce(c, f"{c}_l").alias(c) for c in empty]
     )
-    return x.join(j.select("exchange_id", *empty), on="exchange_id", how="left")
+    return x.join(both, on="exchange_id", how="left")
 
 
 def sessionize(x: pl.DataFrame) -> pl.DataFrame:

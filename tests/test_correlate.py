@@ -327,3 +327,31 @@ def test_empty_and_odd_timelines_do_not_crash():
 def test_missing_columns_are_refused():
     with pytest.raises(ValueError, match="missing columns"):
         analyze_frame(pl.DataFrame({"ts": [1]}))
+
+
+def test_ap_req_links_to_the_tgs_whose_ticket_it_carries():
+    # Two tickets for the same SPN (kvno 3, then kvno 4 after a key change); the AP-REQ carries the kvno-3 ticket.
+    svc = "HTTP/web01.corp.example"
+    a = run(
+        req(0, "TGS-REQ", nonce=3, service=svc),
+        ans(0.01, "TGS-REP", nonce=3, client="alice", ticket_service=svc, ticket_kvno=3, ticket_etype=18),
+        req(100, "TGS-REQ", port=40009, nonce=4, service=svc, client="bob"),
+        ans(100.01, "TGS-REP", port=40009, nonce=4, client="bob", ticket_service=svc, ticket_kvno=4, ticket_etype=18),
+        {
+            "t": 200,
+            "msg_type": "AP-REQ",
+            "carrier": "http",
+            "src_ip": C,
+            "dst_ip": "10.0.0.20",
+            "src_port": 40003,
+            "dst_port": 80,
+            "service": svc,
+            "ticket_service": svc,
+            "ticket_kvno": 3,
+            "ticket_etype": 18,
+        },
+    )
+    tgs = {r["client"]: r["attempt_id"] for r in a.exchanges.filter(pl.col("phase") == "TGS").iter_rows(named=True)}
+    ap = a.exchanges.filter(pl.col("phase") == "AP").row(0, named=True)
+    assert ap["attempt_id"] == tgs["alice"] != tgs["bob"]
+    assert a.facts.filter(pl.col("msg_type") == "AP-REQ")["tgs_kvno"].to_list() == [3]
