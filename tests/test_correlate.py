@@ -335,10 +335,10 @@ def test_ap_req_links_to_the_tgs_whose_ticket_it_carries():
     a = run(
         req(0, "TGS-REQ", nonce=3, service=svc),
         ans(0.01, "TGS-REP", nonce=3, client="alice", ticket_service=svc, ticket_kvno=3, ticket_etype=18),
-        req(100, "TGS-REQ", port=40009, nonce=4, service=svc, client="bob"),
-        ans(100.01, "TGS-REP", port=40009, nonce=4, client="bob", ticket_service=svc, ticket_kvno=4, ticket_etype=18),
+        req(1000, "TGS-REQ", port=40009, nonce=4, service=svc, client="bob"),
+        ans(1000.01, "TGS-REP", port=40009, nonce=4, client="bob", ticket_service=svc, ticket_kvno=4, ticket_etype=18),
         {
-            "t": 200,
+            "t": 1100,
             "msg_type": "AP-REQ",
             "carrier": "http",
             "src_ip": C,
