@@ -18,6 +18,7 @@ import polars as pl
 from . import attempts as att
 from . import clocks
 from . import correlate_features as features
+from . import correlate_steps as steps
 from . import exchanges as exch
 from .schema import CORRELATED, EXCHANGES, TIMELINE
 
@@ -159,7 +160,7 @@ def correlate(df: pl.DataFrame) -> Correlation:
     if missing:
         raise ValueError(f"not a krbtrace timeline: missing columns {missing}")
     df = exch.assign(exch.prepare(df.select(TIMELINE.names()).cast(dict(TIMELINE))))  # type: ignore[arg-type]
-    x = exch.mark_missed_answers(exch.mark_expected(exch.summarise(df), df))
+    x = steps.mark_missed_answers(steps.mark_expected(exch.summarise(df), df))
     first_offsets = clocks.estimate(df)
     pairs = link_sources(x, first_offsets)
     x = merge_links(x, pairs)
