@@ -8,12 +8,12 @@ looks for the next plausible unit start with :meth:`CarrierFlow._resync`, keepin
 searches.
 
 **The AP outcome row.** A server often answers an AP-REQ with no Kerberos token at all: SMB2 STATUS_LOGON_FAILURE,
-HTTP 401, LDAP invalidCredentials, a DCE/RPC bind_nak. So the failure is not lost, the answer to an AP-REQ that
-carries no Kerberos message yields one row with ``msg_type`` = ``None``, ``phase`` = ``"AP"``, the carrier,
-``app_status`` (and ``nt_status`` for SMB), and the AP-REQ's ``service``, ``service_realm``, ``ticket_realm``,
-``ticket_service``, ``ticket_etype`` and ``ticket_kvno`` copied, so the correlator can attach it to that AP-REQ
-without a join. An answer that does carry a Kerberos message (AP-REP, KRB-ERROR) puts ``app_status`` on that row
-instead.
+HTTP 401, LDAP invalidCredentials, a DCE/RPC bind_nak. So the failure is not lost, the answer to an AP-REQ (paired by
+the protocol's own key: SMB MessageId/MID, LDAP messageID, DCE/RPC call_id, HTTP request order) that carries no
+Kerberos message yields one row with ``msg_type`` = ``None``, ``phase`` = ``"AP"``, the carrier, ``app_status`` (and
+``nt_status`` for SMB), and the AP-REQ's ``service``, ``service_realm``, ``ticket_realm``, ``ticket_service``,
+``ticket_etype`` and ``ticket_kvno`` copied, so the correlator can attach it to that AP-REQ without a join. An answer
+that does carry a Kerberos message (AP-REP, KRB-ERROR) puts ``app_status`` on that row instead.
 """
 
 from __future__ import annotations
