@@ -210,3 +210,21 @@ def test_a_gap_forgets_outstanding_requests() -> None:
         ("AP-REQ", 2, None),
         (None, 2, "HTTP 401"),
     ]
+
+
+def test_a_response_to_an_unseen_request_does_not_shift_the_pairing() -> None:
+    flow = HttpCarrier().new_flow()
+    flow.gap(True)
+    flow.gap(False)  # the capture starts mid-connection
+    got = feed(
+        flow,
+        [
+            (False, response(200)),  # answers a request sent before the capture
+            (True, request(neg_init(krb5_token(b"\x01\x00", ap_req(kvno=4))))),
+            (False, response(401, b"")),
+        ],
+    )
+    assert [(r["msg_type"], r["ticket_kvno"], r["app_status"]) for r, _ts, _f in got] == [
+        ("AP-REQ", 4, None),
+        (None, 4, "HTTP 401"),
+    ]

@@ -160,8 +160,11 @@ class HttpFlow(CarrierFlow):
             self._sent += 1
             rows = self.requested(rows, self._sent)
         elif status is not None and status >= 200:
-            self._answered += 1
-            rows = self.answered(rows, f"HTTP {status}", key=self._answered)
+            key = None  # a response to a request not seen (the capture started after it) answers nothing
+            if self._answered < self._sent:
+                self._answered += 1
+                key = self._answered
+            rows = self.answered(rows, f"HTTP {status}", key=key)
         body = self._body(headers, status, method)
         if body == -1:
             self._chunked[d] = True
