@@ -8,7 +8,8 @@ Two entry points:
   tell), or - when application carriers are active - any TCP? Most frames of a mixed capture stop here.
 * :class:`Network` parses a kept frame down to the transport header, reassembling fragments, and counts what it
   cannot read: ``bad_link_header``, ``bad_ip_header``, ``bad_ip_length`` (IPv4 total / IPv6 payload length longer
-  than the frame although the frame was not cut by the snaplen), ``bad_ip_fragment`` (a fragment past 64 KiB),
+  than the frame although the frame was not cut by the snaplen), ``bad_ip_fragment`` (a fragment past 64 KiB, or
+  more than :data:`MAX_FRAGMENTS` in one datagram),
   ``ip_fragments_incomplete`` (a datagram some fragments of which never arrived; only datagrams whose first
   fragment was Kerberos or never seen are counted).
 """
@@ -38,6 +39,8 @@ _NULL_IPV6: Final = frozenset({24, 28, 30})  # AF_INET6 on NetBSD/OpenBSD, FreeB
 #: Fragmented datagrams waiting for their other fragments.
 MAX_DATAGRAMS: Final = 4096
 MAX_EXT_HEADERS: Final = 16
+#: Fragments one datagram may have (a 64 KiB datagram at a 576-octet MTU needs about 120).
+MAX_FRAGMENTS: Final = 512
 
 _ETH_IPV4: Final = struct.Struct("!12xHBxH2xHxB2x4s4s").unpack_from
 
@@ -329,7 +332,16 @@ class Network:
             if not more:
                 del pending[key]
             return None
-        if offset == 0 and not self.wanted(key[2], payload[:4]):
+        if offset == 0:
+            proto = key[2]
+            # ports tell; an IPv6 extension header first cannot tell yet; any other protocol is not Kerberos
+            known = proto == TCP or proto == UDP
+            if (known and not self.wanted(proto, payload[:4])) or (not known and proto not in _IPV6_EXT):
+                dg.ignored = True
+                dg.frags = []
+                return None
+        if len(dg.frags) >= MAX_FRAGMENTS:
+            self.report.add("bad_ip_fragment", frame_no, f"more than {MAX_FRAGMENTS} fragments in one datagram")
             dg.ignored = True
             dg.frags = []
             return None

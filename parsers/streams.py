@@ -75,6 +75,14 @@ class Carrier(Protocol):
         ...
 
 
+def _restarted(flow: TcpFlow, seq: int) -> bool:
+    """A client SYN whose sequence number does not fit the connection already tracked: the ports were reused."""
+    if not flow.dirs:
+        return True
+    nxt = flow.dirs[0].next_seq
+    return nxt is not None and nxt != (seq + 1) % _MOD
+
+
 def server_side(port_a: int, port_b: int) -> int:
     """Which of two ports (0 or 1) is the server's when no SYN was seen: a well-known port (< 1024) against a
     non-well-known one, otherwise the lower port."""
@@ -154,6 +162,12 @@ class FlowTable:
             if len(flows) >= MAX_FLOWS:
                 self._evict()
             flows[key] = flow
+        elif flags & SYN and not flags & ACK and (src, sport) == flow.client and _restarted(flow, seq):
+            # a new connection on the same ports (the old one's end was not captured): start afresh
+            out: list[Done] = []
+            self._finish(flow, frame_no, out)
+            del flows[key]
+            return out + self.segment(src, sport, dst, dport, seq, flags, payload, ts, frame_no, missing)
         elif flow.closed < 0:
             # a flow no carrier wanted: forget it once it is over, so a long capture keeps few of them
             if flags & RST or (flags & FIN and flow.closed == -2):
