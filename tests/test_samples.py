@@ -279,7 +279,7 @@ def negotiate_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("KRB5_KTNAME", f"FILE:{KDC / 'example.test.keytab'}")
     monkeypatch.setenv("KRB5RCACHEDIR", str(tmp_path))
     server = negotiate.make_server(0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server.server_address[1]
     server.shutdown()
@@ -353,3 +353,35 @@ def _capture_start(pcap: Path) -> float:
     """Time stamp of the first frame of a tcpdump pcap (little-endian, microseconds)."""
     data = pcap.read_bytes()
     return int.from_bytes(data[24:28], "little") + int.from_bytes(data[28:32], "little") / 1e6
+
+
+# --- the end-of-capture marker is cut from the pcap (samples/kdcgen/capture.py) ---
+
+
+def _record(payload: bytes, ts: int = 1) -> bytes:
+    return ts.to_bytes(4, "little") + bytes(4) + len(payload).to_bytes(4, "little") * 2 + payload
+
+
+def test_without_records_cuts_only_the_marker() -> None:
+    from samples.kdcgen.capture import CaptureError, without_records
+
+    data = (KDC / "01_as_tgs_ok.pcap").read_bytes()
+    marker = b"kdcgen-end-0123"
+    assert without_records(data + _record(b"\x00" * 42 + marker), marker) == data
+    assert without_records(data, marker) == data
+    # A record cut short by a killed tcpdump stays as it is (the reader reports it, nothing is invented).
+    cut = _record(b"x" * 50)[:30]
+    assert without_records(data + cut, marker) == data + cut
+    # Big-endian files and a record in the middle.
+    be = bytes.fromhex("a1b2c3d4") + bytes(20)
+    rec = lambda p: bytes(8) + len(p).to_bytes(4, "big") * 2 + p  # noqa: E731
+    assert without_records(be + rec(b"a") + rec(marker) + rec(b"b"), marker) == be + rec(b"a") + rec(b"b")
+    with pytest.raises(CaptureError):
+        without_records(b"\x0a\x0d\x0d\x0a" + bytes(40), marker)  # pcapng: tcpdump -w never writes it
+
+
+@needs_tshark
+def test_committed_captures_hold_no_marker() -> None:
+    for name in NAMES:
+        data = (KDC / f"{name}.pcap").read_bytes()
+        assert b"kdcgen-end-" not in data, name
