@@ -120,3 +120,36 @@ def test_writer_checksums_are_valid(name: str) -> None:
     assert struct.unpack_from("<I", chunk, 124)[0] == zlib.crc32(chunk[:120] + chunk[128:512])
     free = struct.unpack_from("<I", chunk, 48)[0]
     assert struct.unpack_from("<I", chunk, 52)[0] == zlib.crc32(chunk[512:free])
+
+
+def _json(provider: str, eid: str, guid: str = '"Guid":"54849625-5478-4994-A5BA-3E3B0328C30D"', body: str = "") -> str:
+    return (
+        '{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},'
+        f'"System":{{"Provider":{{"#attributes":{{"Name":"{provider}",{guid}}}}},"EventID":{eid},"Version":0}}'
+        f"{body}}}}}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "kept"),
+    [
+        (_json("Microsoft-Windows-Security-Auditing", "4769"), True),
+        (_json("Microsoft-Windows-Security-Auditing", '"4771"'), True),  # EventID as text (corpus SharpHound log)
+        (_json("Microsoft-Windows-Security-Auditing", "4768", '"Guid":"{54849625-5478-4994-A5BA-3E3B0328C30D}"'), True),
+        (_json("Microsoft-Windows-Security-Auditing", "47681"), False),
+        (_json("Microsoft-Windows-Security-Auditing", "4672"), False),
+        (_json("Microsoft-Windows-Security-Auditing", "4624", body=',"AuthenticationPackageName":"NTLM"'), False),
+        (_json("Microsoft-Windows-Security-Auditing", "4624", body=',"LogonProcessName":"Kerberos"'), True),
+        (_json("Microsoft-Windows-Kerberos-Key-Distribution-Center", '{"#attributes":{"Q":1},"#text":11}'), True),
+        (_json("KDC", "11"), True),  # classic source name
+        (_json("Microsoft-Windows-Time-Service", "37"), True),
+        (_json("Service Control Manager", "7036"), False),
+        ('{"Event":{"System":{"Provider":{"#attributes":{"EventSourceName":"Kerberos"}},"EventID":4}}}', True),
+        ('{"Event":{"System":{"EventID":4769,"Provider":{"#attributes":{"Name":"x"}}}}}', True),  # superset: kept
+    ],
+)
+def test_prefilter(data: str, kept: bool) -> None:
+    """The pre-filter never drops an event the mapping keeps (whatever the JSON layout) and skips plain noise."""
+    from parsers.evtx import _wanted
+
+    assert _wanted(data) is kept
