@@ -153,3 +153,28 @@ def test_prefilter(data: str, kept: bool) -> None:
     from parsers.evtx import _wanted
 
     assert _wanted(data) is kept
+
+
+def test_cli_mixed_inputs_with_an_unusable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unusable log costs one line and exit code 2; the other inputs (EVTX and JSON lines) are still read."""
+    from krbtrace.cli import main
+
+    bad = tmp_path / "cut.evtx"
+    bad.write_bytes((EVTX_SAMPLES / "dc01-system.evtx").read_bytes()[:1000])  # cut inside the file header
+    out = tmp_path / "t.jsonl"
+    code = main(
+        [
+            "timeline",
+            str(bad),
+            str(EVTX_SAMPLES / "dc01-system.evtx"),
+            str(EVTX_SAMPLES / "dc01-security.jsonl"),
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("cut.evtx") == 1 and "header" in err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 25
+    assert {r["source_kind"] for r in rows} == {"evtx", "jsonl"}
