@@ -88,6 +88,8 @@ def test_system_sample_clock_evidence() -> None:
     # ClientTime 9:15:00.1234, ServerTime 9:05:00 on 2026-01-15: the client is 600.1234 s ahead
     assert skew.ctime - skew.stime == 600_123_400
     assert json.loads(rows[-1].event_data) == {"TimeOffsetSeconds": "600"}
+    dup = rows[2]  # KDC 11: the duplicate name is the first insertion string
+    assert (dup.event_id, dup.service, json.loads(dup.event_data)) == (11, "HTTP/web.example.test", {"Data[1]": "2"})
 
 
 def test_detect_and_iter_records_dispatch() -> None:

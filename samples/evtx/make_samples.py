@@ -557,7 +557,7 @@ def system_story() -> Story:
             process_id=668,
             data=[(None, "HTTP/web.example.test", "str"), (None, "2", "str")],
         ),
-        row(status=0x8),
+        row(status=0x8, service="HTTP/web.example.test"),
         "duplicate SPN HTTP/web.example.test (websvc and web$)",
     )
     tsvc = {
