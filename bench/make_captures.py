@@ -168,6 +168,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--packets", type=int, default=300_000, help="frames in mixed.pcap (default 300000)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
+    ap.add_argument("--exchanges", type=int, default=20_000, help="extra exchanges in kerberos.pcap (default 20000)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(20261206)
@@ -189,7 +190,7 @@ def main() -> None:
             noise(mixed, rng, payloads)
     # the Kerberos-only capture gets more exchanges of its own, so that it holds enough messages to time
     only = Traffic([krb], rng)
-    for _ in range(20_000):
+    for _ in range(args.exchanges):
         req, rep = pairs[rng.randrange(len(pairs))]
         client = 0x0A020000 | rng.getrandbits(12)
         (only.krb_udp if rng.random() < 0.5 else only.krb_tcp)(client, kdcs[rng.randrange(2)], req, rep)
