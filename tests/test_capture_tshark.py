@@ -38,13 +38,14 @@ def _tshark(path: Path) -> dict[int, list[str]]:
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
-def test_generated_capture_matches_tshark(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_generated_capture_matches_tshark(tmp_path: Path, fmt: str) -> None:
     subprocess.run(
         [sys.executable, str(ROOT / "bench" / "make_captures.py"), "--packets", "4000", "--exchanges", "30",
-         "--out", str(tmp_path)],
+         "--out", str(tmp_path), *(["--pcapng"] if fmt == "pcapng" else [])],
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    for name in ("mixed.pcap", "kerberos.pcap"):
+    for name in (f"mixed.{fmt}", f"kerberos.{fmt}"):
         path = tmp_path / name
         report = ParseReport(str(path))
         ours: dict[int, list[str]] = defaultdict(list)
