@@ -13,7 +13,8 @@ Reassembly rules (what Wireshark does, and what forensics needs):
 * a hole that is never filled (lost segment, capture started late, buffer bound reached, connection or capture
   ends) is a *gap*: it is counted as ``tcp_gap`` and the carrier is told to resynchronise. Bytes are never invented;
 * a direction first seen without its SYN starts at the first segment seen (mid-stream start) and the carrier is
-  told to resynchronise before the first byte.
+  told to resynchronise before the first byte;
+* a carrier that raises loses its connection (counted as ``carrier_error``), never the capture.
 """
 
 from __future__ import annotations
@@ -190,12 +191,16 @@ class FlowTable:
                     flow.dirs = ()
                     return _NONE
                 flow.handler = handler
-            self._data(flow, from_client, d, seq, payload, ts, frame_no, out)
-            if missing and d.next_seq == (seq + len(payload)) % _MOD:
-                d.next_seq = (seq + len(payload) + missing) % _MOD
-                flow.handler.gap(from_client)
-                if d.pending:
-                    self._drain(flow, from_client, d, ts, frame_no, out)
+            try:
+                self._data(flow, from_client, d, seq, payload, ts, frame_no, out)
+                if missing and d.next_seq == (seq + len(payload)) % _MOD:
+                    d.next_seq = (seq + len(payload) + missing) % _MOD
+                    flow.handler.gap(from_client)
+                    if d.pending:
+                        self._drain(flow, from_client, d, ts, frame_no, out)
+            except Exception as exc:  # a carrier's bug must not end the capture: drop that flow, count it
+                self._failed(flow, frame_no, exc)
+                return out
         if flags & (FIN | RST):
             if flags & RST:
                 flow.closed = 2
@@ -301,10 +306,20 @@ class FlowTable:
         """The connection ends: segments still waiting behind a hole are delivered after counting the gap."""
         if flow.handler is None or flow.closed < 0:
             return
-        for from_client, d in ((True, flow.dirs[0]), (False, flow.dirs[1])):
-            while d.pending:
-                self._skip_hole(flow, from_client, d, where, "never filled")
-                self._drain(flow, from_client, d, None, 0, out)
+        try:
+            for from_client, d in ((True, flow.dirs[0]), (False, flow.dirs[1])):
+                while d.pending:
+                    self._skip_hole(flow, from_client, d, where, "never filled")
+                    self._drain(flow, from_client, d, None, 0, out)
+        except Exception as exc:  # as in segment(): a carrier's bug costs its flow, not the capture
+            self._failed(flow, where, exc)
+
+    def _failed(self, flow: TcpFlow, where: int | str, exc: Exception) -> None:
+        name = type(flow.handler).__name__
+        self.report.add("carrier_error", where, f"{name}: {exc!r}; the rest of this connection is skipped")
+        log.debug("carrier %s failed", name, exc_info=True)
+        flow.closed = -1
+        flow.dirs = ()
 
     def _evict(self) -> None:
         key = next(iter(self.flows))

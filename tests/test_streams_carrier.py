@@ -166,3 +166,25 @@ def test_refused_flows_are_forgotten_when_they_end() -> None:
     table.segment(B, 80, A, 6000, 1, 0x11, b"", 0, 4)
     table.segment(B, 80, A, 6001, 1, 0x14, b"", 0, 5)  # RST
     assert list(table.flows) == [(A, 6002, B, 80)] and not report.issues
+
+
+class BrokenCarrier(FakeCarrier):
+    def new_flow(self) -> FakeFlow:
+        flow = FakeFlow(self.log)
+
+        def feed(to_server: bool, data: bytes, ts: int, frame_no: int) -> list[Completed]:
+            raise RuntimeError("carrier bug")
+
+        flow.feed = feed  # type: ignore[method-assign]
+        return flow
+
+
+def test_a_failing_carrier_costs_its_flow_not_the_capture(tmp_path: Path) -> None:
+    pkts = [
+        tcp(b"HELO\n", 101, port=7777),
+        tcp(_line(AS_REQ), 106, port=7777),  # skipped: the flow was dropped
+        tcp(rm(msg(AS_REQ)), 1, sport=40001, port=88),
+    ]
+    rows, report = read(tmp_path, pcap(frames(pkts)), carriers=[BrokenCarrier()])
+    assert kinds(rows) == [(3, "AS-REQ")]
+    assert report.issues == {"carrier_error": 1}
