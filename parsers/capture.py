@@ -224,8 +224,8 @@ class _Reader:
             if msg in _REQUESTS:
                 phases = self.udp_phase
                 phases.pop(pair, None)
-                if len(phases) >= MAX_UDP_PAIRS:
-                    del phases[next(iter(phases))]
+                if len(phases) >= MAX_UDP_PAIRS:  # forget the oldest half at once (cheap, see streams._evict)
+                    self.udp_phase = phases = dict(list(phases.items())[MAX_UDP_PAIRS // 2 :])
                 phases[pair] = fields["phase"]  # type: ignore[assignment]
         elif msg == "KRB-ERROR" and fields["phase"] is None:
             fields["phase"] = self.udp_phase.get(pair)

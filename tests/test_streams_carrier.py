@@ -188,3 +188,18 @@ def test_a_failing_carrier_costs_its_flow_not_the_capture(tmp_path: Path) -> Non
     rows, report = read(tmp_path, pcap(frames(pkts)), carriers=[BrokenCarrier()])
     assert kinds(rows) == [(3, "AS-REQ")]
     assert report.issues == {"carrier_error": 1}
+
+
+def test_flow_table_bound(monkeypatch) -> None:
+    from parsers import streams
+
+    monkeypatch.setattr(streams, "MAX_FLOWS", 50)
+    table, _sink, report = _table()
+    table.segment(A, 1, B, 80, 0, 0x02, b"", 0, 1)
+    table.segment(A, 1, B, 80, 1, 0x18, b"ab", 0, 2)
+    table.segment(A, 1, B, 80, 9, 0x18, b"zz", 0, 3)  # waits behind a hole
+    for port in range(2, 200):
+        table.segment(A, port, B, 80, 1, 0x18, b"x", 0, 3 + port)
+        assert len(table.flows) <= 50
+    assert (A, 199, B, 80) in table.flows and (A, 1, B, 80) not in table.flows
+    assert report.issues == {"tcp_gap": 1}  # the evicted flow's hole is counted
