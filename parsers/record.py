@@ -96,6 +96,7 @@ def from_datetime(value: datetime) -> int:
     delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
+
 #: How many examples of each issue kind a report keeps (the counts are always exact).
 MAX_EXAMPLES: Final[int] = 5
 
