@@ -89,3 +89,36 @@ def test_one_lost_segment(order: list[int], cuts: list[int], isn: int, data: st.
     assert got == kept
     assert report.issues["tcp_gap"] == 1
     assert set(report.issues) <= {"tcp_gap", "tcp_resync_skipped"}
+
+
+@settings(max_examples=80, deadline=None)
+@given(size=st.integers(8, 120).map(lambda n: n * 8), data=st.data())
+def test_ipv4_fragments_any_order_and_duplicates(size: int, data: st.DataObject) -> None:
+    """Whatever the fragment size, order and duplicates, the datagram is rebuilt exactly once, on the frame of the
+    fragment that completed it."""
+    from scapy.layers.inet import IP, UDP, fragment
+    from scapy.packet import Raw
+
+    from parsers.ip import Network
+
+    payload = msg(TGS_REP)
+    pkt = IP(src="10.0.0.1", dst="10.0.0.5", id=4242) / UDP(sport=88, dport=50000) / Raw(payload)
+    frags = [bytes(f) for f in fragment(pkt, fragsize=size)]
+    order = data.draw(st.permutations(frags))
+    assert len(frags) >= 2
+    # duplicates, but never a second full set (that would be a second datagram)
+    order = order + data.draw(st.lists(st.sampled_from(frags[1:]), max_size=3))
+    report = ParseReport("t")
+    net = Network(report, lambda proto, first: True)
+    done = []
+    seen: set[bytes] = set()
+    for i, f in enumerate(order):
+        got = net.packet(101, f, i, False)
+        seen.add(f)
+        if got is not None:
+            done.append((i, got))
+            assert len(seen) == len(frags)  # not before every fragment was there
+    assert len(done) == 1
+    _i, (src, dst, proto, l4) = done[0]
+    assert (src, dst, proto) == (bytes([10, 0, 0, 1]), bytes([10, 0, 0, 5]), 17) and l4[8:] == payload
+    assert not report.issues
