@@ -17,7 +17,7 @@ same address/port pair), or stays null when that request is not in the capture.
 Issue kinds counted here (besides those of the modules above): ``truncated_frame`` (a Kerberos-port frame cut by
 the snaplen), ``bad_udp_header``, ``bad_udp_length``, ``bad_tcp_header``, ``asn1_decode_error`` (a UDP payload or
 TCP record on 88/464 that is not a readable Kerberos / kpasswd message), ``partial_message`` (a row emitted with
-``partial=True``).
+``partial=True``), ``carrier_error`` (an application carrier raised: that flow is skipped).
 """
 
 from __future__ import annotations
