@@ -148,14 +148,15 @@ class _Reader:
         net = self.net
         flows = self.flows
         carriers = bool(self.carriers)
+        packet, udp, segment, tcp_row = net.packet, self._udp, flows.segment, self._tcp_row  # bound once: hot loop
         for frame_no, ts, linktype, data, orig in frames:
             cut = len(data) < orig
-            pkt = net.packet(linktype, data, frame_no, cut)
+            pkt = packet(linktype, data, frame_no, cut)
             if pkt is None:
                 continue
             src, dst, proto, l4 = pkt
             if proto == UDP:
-                row = self._udp(src, dst, l4, ts, frame_no, cut)
+                row = udp(src, dst, l4, ts, frame_no, cut)
                 if row is not None:
                     yield row
             elif proto == TCP:
@@ -177,11 +178,11 @@ class _Reader:
                     continue
                 if cut and krb:
                     report.add("truncated_frame", frame_no, f"{len(data)} of {orig} octets")
-                done = flows.segment(
+                done = segment(
                     src, sport, dst, dport, seq, tcp_flags, l4[doff:], ts, frame_no, orig - len(data) if cut else 0
                 )
                 for flow, from_client, fields, mts, mno in done:
-                    yield self._tcp_row(flow, from_client, fields, mts, mno)
+                    yield tcp_row(flow, from_client, fields, mts, mno)
         net.finish()
         for flow, from_client, fields, mts, mno in flows.finish_all():
             yield self._tcp_row(flow, from_client, fields, mts, mno)
