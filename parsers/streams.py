@@ -33,6 +33,9 @@ __all__ = ["Carrier", "CarrierFlow", "Completed", "Direction", "Done", "FlowTabl
 MAX_PENDING_BYTES: Final = 1 << 20
 #: Out-of-order segments one direction may hold.
 MAX_PENDING_SEGMENTS: Final = 512
+#: Out-of-order bytes all flows together may hold (so memory does not grow with the number of flows); past this
+#: the flow that adds more gives up its hole.
+MAX_TOTAL_PENDING: Final = 64 << 20
 #: TCP connections tracked at once; the oldest are forgotten first (their pending bytes counted as a gap).
 MAX_FLOWS: Final = 100_000
 
@@ -131,6 +134,7 @@ class FlowTable:
         self.report = report
         self.decide = decide
         self.flows: dict[tuple[bytes, int, bytes, int], TcpFlow] = {}
+        self.pending_total = 0  # out-of-order octets held by all flows together
 
     def segment(
         self,
@@ -241,9 +245,15 @@ class FlowTable:
         if rel > 0:
             old = d.pending.get(seq)
             if old is None or len(old[0]) < n:
-                d.pending_bytes += n - (0 if old is None else len(old[0]))
+                grow = n - (0 if old is None else len(old[0]))
+                d.pending_bytes += grow
+                self.pending_total += grow
                 d.pending[seq] = (payload, ts, frame_no)
-            if d.pending_bytes > MAX_PENDING_BYTES or len(d.pending) > MAX_PENDING_SEGMENTS:
+            if (
+                d.pending_bytes > MAX_PENDING_BYTES
+                or len(d.pending) > MAX_PENDING_SEGMENTS
+                or self.pending_total > MAX_TOTAL_PENDING
+            ):
                 self._skip_hole(flow, from_client, d, frame_no, "out-of-order buffer full")
                 self._drain(flow, from_client, d, None, 0, out)
             return
@@ -276,6 +286,7 @@ class FlowTable:
                         if back >= len(data):
                             del pending[s]
                             d.pending_bytes -= len(data)
+                            self.pending_total -= len(data)
                         elif best is None or back < best[0]:
                             best = (back, s)
                 if best is None:
@@ -284,6 +295,7 @@ class FlowTable:
                 item = pending.pop(best[1])
             data, seg_ts, seg_no = item
             d.pending_bytes -= len(data)
+            self.pending_total -= len(data)
             chunk = data[behind:]
             d.next_seq = (nxt + len(chunk)) % _MOD
             if ts is None:
@@ -319,6 +331,7 @@ class FlowTable:
         name = type(flow.handler).__name__
         self.report.add("carrier_error", where, f"{name}: {exc!r}; the rest of this connection is skipped")
         log.debug("carrier %s failed", name, exc_info=True)
+        self.pending_total -= sum(d.pending_bytes for d in flow.dirs)
         flow.closed = -1
         flow.dirs = ()
 

@@ -203,3 +203,20 @@ def test_flow_table_bound(monkeypatch) -> None:
         assert len(table.flows) <= 50
     assert (A, 199, B, 80) in table.flows and (A, 1, B, 80) not in table.flows
     assert report.issues == {"tcp_gap": 1}  # the evicted flow's hole is counted
+
+
+def test_out_of_order_budget_over_all_flows(monkeypatch) -> None:
+    from parsers import streams
+
+    monkeypatch.setattr(streams, "MAX_TOTAL_PENDING", 100)
+    table, sink, report = _table()
+    for port in (1, 2, 3):
+        table.segment(A, port, B, 80, 0, 0x02, b"", 0, 1)
+        table.segment(A, port, B, 80, 11, 0x18, b"y" * 40, 0, 2)  # octets 1..10 missing: waits
+    # the third flow pushed the total past 100: it gives up its own hole at once
+    assert report.issues == {"tcp_gap": 1} and table.pending_total == 80
+    held = sum(d.pending_bytes for f in table.flows.values() for d in f.dirs)
+    assert held == table.pending_total
+    table.finish_all()
+    assert table.pending_total == 0 and report.issues == {"tcp_gap": 3}
+    assert sink.data[True] == b"y" * 120
