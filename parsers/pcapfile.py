@@ -6,8 +6,11 @@
   Description Blocks (link type, ``if_tsresol``, ``if_tsoffset`` per interface), Enhanced / Simple / obsolete Packet
   Blocks. Every packet block is one frame, numbered from 1 across the file as Wireshark numbers them.
 
-:func:`iter_frames` streams the file through a 1 MiB window and hands back only the frames that a caller-supplied
-prefilter keeps, so the cost of an uninteresting frame is one header unpack and one call. Problems are counted in
+:func:`iter_frames` hands back only the frames that a caller-supplied prefilter keeps, so the cost of an
+uninteresting frame is one header unpack and one test. A plain file is memory-mapped (the pages already walked are
+released every 8 MiB, so the resident size does not grow with the file); a gzip file streams through a 1 MiB
+window. For Ethernet captures the record header and the prefilter's common case (IPv4, UDP/TCP ports) share one
+``struct`` unpack (:mod:`parsers.fastloop`). Problems are counted in
 the :class:`~parsers.record.ParseReport`: ``truncated_file`` (the file ends inside a record or block),
 ``bad_record_length`` (a pcap record longer than :data:`MAX_FRAME`), ``pcapng_bad_block`` (a block length or trailer
 that cannot be right: the rest of the file cannot be trusted), ``pcapng_bad_packet`` (a packet block whose captured
@@ -27,6 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO, Final
 
 from .errors import MalformedFile, UnsupportedFormat
+from .fastloop import FUSED_NG_SPAN, FUSED_SPAN, fused_epb, fused_ethernet
 from .record import ParseReport
 
 log = logging.getLogger(__name__)
@@ -114,7 +118,7 @@ def _pcap(
     frame_no = 0
     buf: bytes | mmap.mmap = b""
     pos = n = 0
-    fused = _fused_ethernet(keep, endian, nano, stamp) if linktype == 1 else None
+    fused = fused_ethernet(keep, endian, nano, stamp) if linktype == 1 else None
     mapped = _map(fh)
     if mapped is not None:
         buf, n, pos = mapped, len(mapped), 24
@@ -153,7 +157,7 @@ def _pcap(
                 sec, frac = stamp(buf, pos)
                 yield frame_no, sec * 1_000_000 + (frac // 1000 if nano else frac), linktype, buf[pos + 16 : end], orig
             pos = end
-            if fused is not None and n - pos >= _FUSED_SPAN:
+            if fused is not None and n - pos >= FUSED_SPAN:
                 # the bulk of the file: the fused loop runs until it meets the end of the window
                 for item in fused(buf, pos, min(n, pos + window), frame_no):
                     if type(item) is int:
@@ -174,59 +178,15 @@ def _pcap(
             report.add("unsupported_link_type", None, f"link type {linktype}", n=frame_no)
 
 
-#: Record header + Ethernet + IPv4 header + the two ports.
-_FUSED_SPAN: Final = 16 + 38
-
-
-def _swap16(v: int) -> int:
-    return (v & 0xFF) << 8 | v >> 8
-
-
-def _fused_ethernet(
-    keep: Prefilter | None, endian: str, nano: bool, stamp: Callable[..., tuple[int, int]]
-) -> Callable[[bytes, int, int, int], Iterator[Frame | int]] | None:
-    """A loop over the pcap records of one window that does the prefilter's common case (Ethernet, IPv4 without
-    options or fragmentation, UDP/TCP ports) in the same ``unpack`` as the record header, in the file's byte order:
-    the network-order constants are byte-swapped instead of the fields. Other frames go to ``keep``. Yields the kept
-    frames, then ``pos << 32 | frame_no`` where the window ends."""
-    ports = getattr(keep, "ethernet_ports", None)
-    if keep is None or ports is None:
-        return None
-    tcp_always = getattr(keep, "tcp_always", False)
-    rec = struct.Struct(endian + "8xII12xHB5xHxB10xHH").unpack_from
-    swap = _swap16 if endian == "<" else int
-    ipv4 = swap(0x0800)
-    frag_mask = swap(0x3FFF)
-    wanted = frozenset(swap(p) for p in ports)
-    div = 1000 if nano else 1
-
-    def fused(buf: bytes, pos: int, n: int, frame_no: int) -> Iterator[Frame | int]:
-        limit = n - _FUSED_SPAN
-        while pos <= limit:
-            incl, orig, et, vi, frag, proto, sp, dp = rec(buf, pos)
-            end = pos + 16 + incl
-            if end > n:
-                break
-            frame_no += 1
-            if et == ipv4 and vi == 0x45 and incl >= 38 and not frag & frag_mask:
-                if (proto == 17 or proto == 6) and (sp in wanted or dp in wanted or (tcp_always and proto == 6)):
-                    sec, frac = stamp(buf, pos)
-                    yield frame_no, sec * 1_000_000 + frac // div, 1, buf[pos + 16 : end], orig
-            elif keep(buf, pos + 16, end):
-                sec, frac = stamp(buf, pos)
-                yield frame_no, sec * 1_000_000 + frac // div, 1, buf[pos + 16 : end], orig
-            pos = end
-        yield pos << 32 | frame_no
-
-    return fused
-
-
 #: How much of a memory-mapped file is walked before the pages behind are released.
 _WINDOW: Final = 8 << 20
 
 
 def _map(fh: BinaryIO) -> mmap.mmap | None:
-    """The whole file memory-mapped, when it is a plain file on disk (no read calls, no copies); else None."""
+    """The whole file memory-mapped, when it is a plain file on disk (no read calls, no copies); else None.
+
+    A capture cut shorter by another process while it is being read would fault; evidence files are not rewritten
+    while they are analysed, and a growing capture is read up to its size at opening."""
     if not isinstance(fh, io.BufferedReader) or not hasattr(mmap, "MADV_DONTNEED"):
         return None
     try:
@@ -287,13 +247,29 @@ def _pcapng(
     frame_no = 0
     unsupported = 0
     unknown_linktypes: set[int] = set()
-    buf = head
+    buf: bytes | mmap.mmap = head
     pos = 0
     n = len(buf)
+    mapped = _map(fh)
+    if mapped is not None:
+        buf, n = mapped, len(mapped)
+    released = 0
+    fused: Callable[[bytes, int, int, int], Iterator[Frame | int]] | None = None
     try:
         while True:
+            if fused is not None and n - pos >= FUSED_NG_SPAN:
+                for item in fused(buf, pos, min(n, pos + _WINDOW), frame_no):
+                    if type(item) is int:
+                        pos, frame_no = item >> 32, item & 0xFFFFFFFF
+                        break
+                    frame_no = item[0]
+                    yield item
+            if mapped is not None and pos - released >= _WINDOW:
+                upto = pos - pos % mmap.PAGESIZE
+                mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                released = upto
             if n - pos < 12:
-                more = _read_more(fh, report, 0)
+                more = b"" if mapped is not None else _read_more(fh, report, 0)
                 if not more:
                     if n - pos:
                         report.add("truncated_file", frame_no + 1, f"{n - pos} octets of a block header")
@@ -315,7 +291,7 @@ def _pcapng(
                 return
             end = pos + blen
             if end > n:
-                more = _read_more(fh, report, end - n)
+                more = b"" if mapped is not None else _read_more(fh, report, end - n)
                 if not more:
                     report.add("truncated_file", frame_no + 1, f"{n - pos} of {blen} octets of a block")
                     return
@@ -330,7 +306,9 @@ def _pcapng(
             bend = end - 4
             if btype_n == 6 or btype_n == 2:  # Enhanced Packet Block, obsolete Packet Block
                 frame_no += 1
-                if btype_n == 6:
+                if bend - body < 20:
+                    iface_id, hi, lo, caplen, orig = 0, 0, 0, bend - body, 0
+                elif btype_n == 6:
                     iface_id, hi, lo, caplen, orig = struct.unpack_from(endian + "IIIII", buf, body)
                 else:
                     iface_id, _drops, hi, lo, caplen, orig = struct.unpack_from(endian + "HHIIII", buf, body)
@@ -368,12 +346,16 @@ def _pcapng(
                     iface = _Interface(linktype, snaplen, keep)
                     iface.options(buf, body + 8, bend, endian)
                     ifaces.append(iface)
+                    fused = fused_epb(ifaces, endian)
                 else:
                     report.add("pcapng_bad_block", frame_no + 1, "interface description block too short")
             elif btype_n == 0x0A0D0D0A:
                 ifaces = []  # interface numbers restart in every section
+                fused = None
             pos = end
     finally:
+        if mapped is not None:
+            mapped.close()
         report.units += frame_no
         if unsupported:
             kinds = ", ".join(str(t) for t in sorted(unknown_linktypes))
