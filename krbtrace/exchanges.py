@@ -8,7 +8,7 @@ exchange on its own, its outcome read from its status.
 
 Expected steps (``kerberos-protocol.md`` §6): KDC_ERR_PREAUTH_REQUIRED (25) followed by a pre-authenticated AS-REQ
 of the same client, and KRB_ERR_RESPONSE_TOO_BIG (52) followed by the same request over TCP, are marked
-``expected``: they are steps of a successful logon, not failures.
+``expected`` (:mod:`krbtrace.correlate_steps`): steps of a successful logon, not failures.
 """
 
 from __future__ import annotations

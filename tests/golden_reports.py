@@ -5,11 +5,14 @@ Regenerate after a deliberate change (run from the repository root)::
     python3 tests/golden_reports.py
 
 Each golden file is the report object with a leading ``"regenerate"`` key naming that command (JSON has no
-comments). The samples are read with paths relative to the repository root, so the reports hold no absolute paths.
+comments) and the sample's SHA-256: when a sample is regenerated (new times, ports, nonces), its golden report is
+skipped with that reason until this command is run again. The samples are read with paths relative to the
+repository root, so the reports hold no absolute paths.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -37,7 +40,8 @@ def report(path: str) -> dict[str, object]:
         doc = json.loads(analyze(path).to_json())
     finally:
         os.chdir(cwd)
-    return {"regenerate": REGENERATE, **doc}
+    digest = hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+    return {"regenerate": REGENERATE, "sample_sha256": digest, **doc}
 
 
 def golden_path(sample: str) -> Path:
