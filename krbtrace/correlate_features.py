@@ -43,6 +43,7 @@ def _bursts(x: pl.DataFrame, kind: str, keys: list[str]) -> pl.DataFrame:
 
 def _spn_hints(x: pl.DataFrame) -> pl.DataFrame:
     """For each unknown SPN (error 7): a short host name, a missing port, or a near miss of a working SPN."""
+    x = x.select("error_code", "phase", "outcome", "service")
     failed = x.filter(pl.col("error_code") == 7)["service"].drop_nulls().unique().to_list()
     good = x.filter((pl.col("phase") == "TGS") & (pl.col("outcome") == "ok"))["service"].drop_nulls().unique()
     good_list = [g for g in good.to_list() if "/" in g]
