@@ -199,3 +199,26 @@ def test_strict_mode_and_time_filters(tmp_path, capsys):
     with pytest.raises(SystemExit) as bad_time:  # argparse's usage error
         main(["analyze", "--since", "yesterday", str(cut)])
     assert bad_time.value.code == 2
+
+
+def test_text_report_sections_and_severity_order():
+    a = analyze(_capture("09_client_locked_out"), _capture("23_http_wrong_key"), _capture("02_preauth_failed"))
+    text = a.report()
+    sections = ["== Inputs", "== Phases", "== Clock offsets", "== Findings"]
+    assert [text.index(s) for s in sections] == sorted(text.index(s) for s in sections)
+    for word in (
+        "09_client_locked_out.pcap [pcap]: 14 frames, 14 Kerberos rows",
+        "Parse issues: none",
+        "krb_error_stime",
+        "request_till",
+        "09_client_locked_out.pcap#14",
+        "setspn -Q HTTP/web.example.test",
+        "Unlock-ADAccount locked",
+        "principals: locked",
+        "services:   HTTP/web.example.test",
+    ):
+        assert word in text, word
+    sev = a.findings["severity"].to_list()
+    order = ["critical", "high", "medium", "low", "info"]
+    assert sev == sorted(sev, key=order.index)
+    assert text.index("[HIGH]") < text.index("[MEDIUM]")
