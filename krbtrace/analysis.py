@@ -7,6 +7,7 @@ JSON reports (:mod:`krbtrace.report`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,7 +107,7 @@ def _select(
     if principal is not None:
         cond &= principal_key().eq(principal.lower().rsplit("@", 1)[0])
     if service is not None:
-        cond &= pl.col("service").str.contains(f"(?i){_escape(service)}")
+        cond &= pl.col("service").str.contains(f"(?i){re.escape(service)}")
     if host is not None:
         cond &= pl.any_horizontal(
             pl.col(c).eq(host) for c in ("client_host", "server_host", "host", "src_ip", "dst_ip")
@@ -129,12 +130,6 @@ def _select(
         reports=a.reports,
         facts=facts,
     )
-
-
-def _escape(text: str) -> str:
-    import re
-
-    return re.escape(text)
 
 
 def analyze_frame(
