@@ -197,6 +197,8 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.col("tgs_succeeded").fill_null(False),
         pl.col("spn_hint").fill_null(""),
         pl.col("server_answered").fill_null(False),
+        # Seconds from the row to the last row of its file (the capture may end before an answer arrives).
+        ((pl.col("ts").max().over("source") - pl.col("ts")).dt.total_microseconds() / 1e6).alias("capture_tail_s"),
     )
     # Clock offsets by the row's own hosts (context rows such as Security-Kerberos 3 have no exchange).
     lookups = []

@@ -172,7 +172,11 @@ def _note_exprs() -> list[pl.Expr]:
         )
         .otherwise(pl.lit(""))
         .alias("kvno_note"),
-        pl.when(pl.col("server_answered"))
+        pl.when(pl.col("capture_tail_s") < CAPTURE_TAIL_S)
+        .then(
+            pl.lit("The capture ends less than 2 s after the request, so the answer may simply not have been recorded.")
+        )
+        .when(pl.col("server_answered"))
         .then(
             pl.lit(
                 "The same server answered other requests, so these answers were lost on the way (large UDP "
@@ -207,6 +211,9 @@ def _code_names() -> list[pl.Expr]:
         pl.col("event_data").str.replace_all(r'[{}"]', "").fill_null("").alias("event_text"),
     ]
 
+
+#: A request this close to the end of its capture may have had its answer cut off by the capture itself.
+CAPTURE_TAIL_S: Final = 2.0
 
 #: The columns :func:`add` creates (templates may name them like facts columns).
 NOTE_COLUMNS: Final = (
