@@ -88,6 +88,12 @@ def link_ap(x: pl.DataFrame) -> pl.DataFrame:
     return x.join(both, on="exchange_id", how="left")
 
 
+def _last_known_principal(same: pl.Expr) -> pl.Expr:
+    """The latest non-null ``principal`` of the earlier exchanges of the same host (frame sorted by host, time)."""
+    host_no = (~same).cum_sum()
+    return pl.col("principal").shift(1).forward_fill().over(host_no)
+
+
 def sessionize(x: pl.DataFrame) -> pl.DataFrame:
     """Add ``attempt_id`` to the exchange frame (columns of ``exchanges.summarise`` plus ``exchange_id``)."""
     # A hash of the host groups its exchanges as well as the text does, and sorts several times faster.
@@ -105,12 +111,21 @@ def sessionize(x: pl.DataFrame) -> pl.DataFrame:
         & prev_outcome.is_in(["expected", "unanswered"])
         & prev_princ.eq_missing(pl.col("principal"))
     )
+    # The last principal named before this exchange on the same host (TGS-REQs name none in clear; a TGS-REP,
+    # an error or a 4769 does): an exchange naming another principal starts another user's attempt.
+    x = x.with_columns(_last_known_principal(same).alias("_prev_known"))
+    other_user = (
+        pl.col("principal").is_not_null()
+        & pl.col("_prev_known").is_not_null()
+        & (pl.col("principal") != pl.col("_prev_known"))
+    )
     new = (
         prev_start.is_null()
         | ((pl.col("start") - prev_start) > pl.duration(seconds=GAP_S))
         | ((pl.col("phase") == "AS") & ~retry_after_step.fill_null(False))
+        | other_user
     )
-    x = x.with_columns(new.fill_null(True).cum_sum().cast(pl.Int64).alias("attempt_id"))
+    x = x.with_columns(new.fill_null(True).cum_sum().cast(pl.Int64).alias("attempt_id")).drop("_prev_known")
     # An AP exchange belongs to the attempt of the TGS exchange that issued its ticket.
     by_tgs = x.select(pl.col("exchange_id").alias("tgs_exchange_id"), pl.col("attempt_id").alias("tgs_attempt"))
     x = x.join(by_tgs, on="tgs_exchange_id", how="left").with_columns(

@@ -355,3 +355,16 @@ def test_ap_req_links_to_the_tgs_whose_ticket_it_carries():
     ap = a.exchanges.filter(pl.col("phase") == "AP").row(0, named=True)
     assert ap["attempt_id"] == tgs["alice"] != tgs["bob"]
     assert a.facts.filter(pl.col("msg_type") == "AP-REQ")["tgs_kvno"].to_list() == [3]
+
+
+def test_another_principal_on_the_same_host_starts_another_attempt():
+    ev = {"host": "DC1", "src_ip": C}
+    a = run(
+        {"t": 0, "event_id": 4768, "phase": "AS", "client": "alice", **ev},
+        {"t": 1, "event_id": 4769, "phase": "TGS", "client": "alice@CORP.EXAMPLE", "service": "FILES01$", **ev},
+        {"t": 2, "event_id": 4769, "phase": "TGS", "client": "bob@CORP.EXAMPLE", "service": "FILES01$", **ev},
+        {"t": 3, "event_id": 4769, "phase": "TGS", "client": "bob@CORP.EXAMPLE", "service": "SQL01$", **ev},
+        {"t": 4, "event_id": 4769, "phase": "TGS", "service": "WEB01$", **ev},
+    )
+    assert a.exchanges["attempt_id"].to_list() == [1, 1, 2, 2, 2]
+    assert a.attempts.select("client", "exchanges").rows() == [("alice", 2), ("bob@CORP.EXAMPLE", 3)]
