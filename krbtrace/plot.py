@@ -451,11 +451,29 @@ def fmt_offset(seconds: float) -> str:
     """A signed clock offset for people: ``+7m12s``, ``-0.4s``, ``+2h03m``."""
     sign = "-" if seconds < 0 else "+"
     s = abs(seconds)
-    if s < 60:
+    if s < 59.95:
         return f"{sign}{s:.1f}s"
+    s = round(s)
     if s < 3600:
         return f"{sign}{int(s // 60)}m{int(s % 60):02d}s"
     return f"{sign}{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
+
+
+def offset_labels(off: pl.DataFrame) -> list[str]:
+    """``host (role)``, told apart when a host was measured more than once: by reference, then by method."""
+    short = pl.col("reference").str.extract(r"\(([^)]*)\)").fill_null(pl.col("reference")).fill_null("?")
+    df = off.with_columns(short=short)
+    dup_role = df.select(pl.struct("host", "role").is_duplicated()).to_series().to_list()
+    dup_ref = df.select(pl.struct("host", "role", "short").is_duplicated()).to_series().to_list()
+    out = []
+    for row, d1, d2 in zip(df.iter_rows(named=True), dup_role, dup_ref, strict=True):
+        label = f"{row['host']} ({row['role']})"
+        if d1:
+            label += f" vs {row['short']}"
+        if d2:
+            label += f", {row['method']}"
+        out.append(label)
+    return out
 
 
 def clock_offsets(data: Any, tolerance_s: float = DEFAULT_TOLERANCE_S, top: int = 30) -> Figure:
@@ -470,11 +488,7 @@ def clock_offsets(data: Any, tolerance_s: float = DEFAULT_TOLERANCE_S, top: int 
     ax = fig.add_subplot()
     if shown.height == 0:
         return _empty(fig, ax, "no clock offsets measured")
-    dup = shown["host"].is_duplicated().to_list()
-    labels = [
-        f"{h} ({r}, {m})" if d else f"{h} ({r})"
-        for h, r, m, d in zip(shown["host"], shown["role"], shown["method"], dup, strict=True)
-    ]
+    labels = offset_labels(shown)
     values = shown["offset_s"].to_numpy()
     colors = [OUTCOME_COLORS["failed"] if abs(v) > tolerance_s else OUTCOME_COLORS["ok"] for v in values]
     ys = np.arange(shown.height)
@@ -499,7 +513,8 @@ def clock_offsets(data: Any, tolerance_s: float = DEFAULT_TOLERANCE_S, top: int 
     ax.set_xlim(-lim, lim)
     ax.xaxis.set_major_locator(MultipleLocator(bin_seconds(lim, target=4)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_offset(v) if v else "0"))
-    ref = ", ".join(sorted({str(r) for r in shown["reference"].drop_nulls()})) or "reference clock"
+    refs = sorted({str(r) for r in shown["reference"].drop_nulls()})
+    ref = refs[0] if len(refs) == 1 else "its reference clock"
     ax.set_xlabel(f"clock offset (host minus {ref}); band = ±{_fmt_duration(tolerance_s)} tolerance")
     outside = int((np.abs(off["offset_s"].to_numpy()) > tolerance_s).sum())
     cut = _cut(shown.height, off.height, "clocks", "|offset|")

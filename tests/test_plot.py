@@ -276,3 +276,22 @@ def test_fmt_offset() -> None:
     assert plot.fmt_offset(450) == "+7m30s"
     assert plot.fmt_offset(-0.4) == "-0.4s"
     assert plot.fmt_offset(7380) == "+2h03m"
+
+
+def test_offset_labels_tell_repeated_hosts_apart() -> None:
+    off = pl.DataFrame(
+        {
+            "host": ["127.0.0.1", "127.0.0.1", "127.0.0.1", "10.0.0.5"],
+            "role": ["client", "client", "kdc", "kdc"],
+            "reference": ["capture clock (a.pcap)", "capture clock (b.pcap)", "capture clock (a.pcap)", "DC clock"],
+            "method": ["request_till"] * 3 + ["time_service_event"],
+        }
+    )
+    assert plot.offset_labels(off) == [
+        "127.0.0.1 (client) vs a.pcap",
+        "127.0.0.1 (client) vs b.pcap",
+        "127.0.0.1 (kdc)",
+        "10.0.0.5 (kdc)",
+    ]
+    assert plot.fmt_offset(599.962) == "+10m00s"
+    assert plot.fmt_offset(59.97) == "+1m00s"
