@@ -222,7 +222,7 @@ def _summary(data: Any) -> str:
     return f'<section id="summary"><h2>Summary</h2><table>{rows}</table>{matrix}{text}</section>'
 
 
-def _finding(f: dict[str, Any]) -> str:
+def _finding(i: int, f: dict[str, Any]) -> str:
     sev = str(f.get("severity") or "info")
     ids = " ".join(str(r) for r in f.get("row_ids") or [])
     evidence = list(f.get("evidence") or [])
@@ -235,7 +235,7 @@ def _finding(f: dict[str, Any]) -> str:
         else ""
     )
     return (
-        f'<article class="finding sev-{_esc(sev)}" data-rule="{_esc(f["rule"])}">'
+        f'<article id="finding-{i}" class="finding sev-{_esc(sev)}" data-rule="{_esc(f["rule"])}">'
         f'<h3><span class="sev sev-{_esc(sev)}">{_esc(sev)}</span> {_esc(f.get("title") or f["rule"])} '
         f"<code>{_esc(f['rule'])}</code></h3><dl>"
         f"<dt>count</dt><dd>{_esc(f.get('count'))} (confidence {_esc(f.get('confidence') or 'n/a')})</dd>"
@@ -254,8 +254,19 @@ def _findings(data: Any) -> str:
     fnd = plot.frame(data, "findings", FINDINGS)
     if fnd.height == 0:
         return '<section id="findings"><h2>Findings</h2><p>No rule matched.</p></section>'
-    body = "".join(_finding(f) for f in fnd.iter_rows(named=True))
-    return f'<section id="findings"><h2>Findings ({fnd.height})</h2>{body}</section>'
+    rows = fnd.iter_rows(named=True)
+    index = "".join(
+        f'<tr><td><span class="sev sev-{_esc(f["severity"])}">{_esc(f["severity"])}</span></td>'
+        f'<td><a href="#finding-{i}">{_esc(f["title"] or f["rule"])}</a></td><td class="num">{_esc(f["count"])}</td>'
+        f"<td>{_capped(f['principals'], 3)}</td><td>{_capped(f['services'], 3)}</td></tr>"
+        for i, f in enumerate(rows)
+    )
+    head = "<tr><th>severity</th><th>finding</th><th>count</th><th>principals</th><th>services</th></tr>"
+    body = "".join(_finding(i, f) for i, f in enumerate(fnd.iter_rows(named=True)))
+    return (
+        f'<section id="findings"><h2>Findings ({fnd.height})</h2><table id="finding-index">{head}{index}</table>'
+        f"{body}</section>"
+    )
 
 
 def _offsets(data: Any, tolerance_s: float) -> str:

@@ -76,6 +76,9 @@ def test_findings_with_evidence_and_remedy(built, page: str) -> None:
         assert f["explanation"] in text  # unescaped back by the parser: the page shows it literally
         for ev in f["evidence"]:
             assert ev in text
+    # the index at the top links every finding
+    links = [str(a["href"]) for a in doc.find("a") if str(a.get("href", "")).startswith("#finding-")]
+    assert links == [f"#{a['id']}" for a in articles] and len(links) == built.findings.height
     buttons = {b["data-rule"]: b["data-rows"] for b in doc.find("button") if b.get("data-rows")}
     assert buttons["missing_spn"] == " ".join(str(r) for r in built.rows_of[("carol", "KDC_ERR_S_PRINCIPAL_UNKNOWN")])
 
