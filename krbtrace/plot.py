@@ -60,6 +60,11 @@ def frame(data: Any, name: str, schema: pl.Schema) -> pl.DataFrame:
     return df if isinstance(df, pl.DataFrame) else pl.DataFrame(schema=schema)
 
 
+def short(text: str, width: int = 40) -> str:
+    """``text`` cut to ``width`` characters with an ellipsis: names come from the wire and can be any length."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def new_figure(width: float, height: float) -> Figure:
     """A Figure on its own Agg canvas (no pyplot, so nothing is shown or kept alive behind the caller's back)."""
     fig = Figure(figsize=(width, height), layout="constrained")
@@ -209,7 +214,7 @@ def swimlane(data: Any, by: str = "principal", top: int = 25, findings: bool = T
         _draw_exchanges(ax, part)
         _label_errors(ax, part)
         cited |= _highlight_findings(ax, fnd, part, by)
-    axes[0].set_yticks(range(len(lanes)), lanes, fontsize=8)
+    axes[0].set_yticks(range(len(lanes)), [short(n) for n in lanes], fontsize=8)
     axes[0].set_ylim(len(lanes) - 0.5, -0.5)
     axes[0].set_ylabel("principal" if by == "principal" else "client host")
     order = "findings, then failed exchanges" if findings else "failed exchanges"
@@ -264,7 +269,7 @@ def _label_errors(ax: Axes, part: pl.DataFrame) -> None:
     groups: list[tuple[float, float, list[str]]] = []
     last_lane = None
     for lane, name, x, y, n in firsts.iter_rows():
-        text = f"{name} ×{n}" if n > 1 else str(name)
+        text = f"{short(str(name), 60)} ×{n}" if n > 1 else short(str(name), 60)
         if lane == last_lane:
             gx, _gy, texts = groups[-1]
             if x - gx < per_char * (max(len(", ".join(texts)), len(text)) + 3):
@@ -431,7 +436,7 @@ def errors_over_time(data: Any, bin_s: int | None = None, top: int = 8, include_
     axes[0].set_ylabel(f"failed exchanges per {_fmt_duration(step)}")
     cut = f"; top {len(names)} of {totals.height} error names" if other else ""
     fig.suptitle(f"Errors over time — {errs.height:,} errors, {_fmt_duration(step)} bins{cut}")
-    handles = [Rectangle((0, 0), 1, 1, color=colors[n], label=n) for n in order]
+    handles = [Rectangle((0, 0), 1, 1, color=colors[n], label=short(n)) for n in order]
     axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return fig
 
@@ -507,7 +512,7 @@ def clock_offsets(data: Any, tolerance_s: float = DEFAULT_TOLERANCE_S, top: int 
             va="center",
             fontsize=7,
         )
-    ax.set_yticks(ys, labels, fontsize=8)
+    ax.set_yticks(ys, [short(n, 60) for n in labels], fontsize=8)
     ax.set_ylim(shown.height - 0.5, -0.5)
     lim = max(float(np.abs(values).max()), tolerance_s) * 1.3
     ax.set_xlim(-lim, lim)
@@ -549,9 +554,9 @@ def top_failing(data: Any, top: int = 15, names: int = 6) -> Figure:
             sub = pl.DataFrame({"key": keys}).join(counts.filter(pl.col("name") == name), on="key", how="left")
             w = sub["len"].fill_null(0).to_numpy().astype(float)
             if w.any():
-                ax.barh(ys, w, left=left, color=colors[name], height=0.65, label=name, gid=f"{noun}:{name}")
+                ax.barh(ys, w, left=left, color=colors[name], height=0.65, label=short(name), gid=f"{noun}:{name}")
             left += w
-        ax.set_yticks(ys, keys, fontsize=8)
+        ax.set_yticks(ys, [short(k) for k in keys], fontsize=8)
         ax.set_ylim(len(keys) - 0.5, -0.5)
         ax.set_xlabel("failed exchanges")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

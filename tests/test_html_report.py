@@ -158,3 +158,16 @@ def test_parse_issues_in_the_summary(built) -> None:
     facts = dict(html_report.summary_facts({**built.frames, "issues": issues}))
     assert facts["parse issues"] == "5 (tcp_gap: 3, asn1_decode_error: 2)"
     assert "parse issues" not in dict(html_report.summary_facts(built))
+
+
+def test_hostile_frames_render() -> None:
+    from test_plot import hostile_frames
+
+    frames = hostile_frames()
+    text = html_report.render_html(frames)
+    doc = Doc(text)
+    assert [a["data-rule"] for a in doc.find("article")] == ["r1", "r2"]
+    assert "<img src=x" not in text  # a principal name from the wire stays text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "+277777h46m" in "".join(doc.text)  # a 1e9 s offset is shown, not a crash
+    assert "krbtrace-analysis" in html_report.repr_html(frames)
