@@ -71,11 +71,12 @@ def link_ap(x: pl.DataFrame) -> pl.DataFrame:
 def sessionize(x: pl.DataFrame) -> pl.DataFrame:
     """Add ``attempt_id`` to the exchange frame (columns of ``exchanges.summarise`` plus ``exchange_id``)."""
     x = x.sort(["client_host", "start", "exchange_id"], nulls_last=True)
-    host = pl.col("client_host")
-    prev_start = pl.col("start").shift(1).over(host)
-    prev_phase = pl.col("phase").shift(1).over(host)
-    prev_outcome = pl.col("outcome").shift(1).over(host)
-    prev_princ = pl.col("principal").shift(1).over(host)
+    same = pl.col("client_host").eq_missing(pl.col("client_host").shift(1)).fill_null(False)
+
+    def prev(col: str) -> pl.Expr:
+        return pl.when(same).then(pl.col(col).shift(1))
+
+    prev_start, prev_phase, prev_outcome, prev_princ = (prev(c) for c in ("start", "phase", "outcome", "principal"))
     # The pre-authenticated AS-REQ after PREAUTH_REQUIRED, the TCP retry after RESPONSE_TOO_BIG and a client's new
     # try after no answer all continue the same logon.
     retry_after_step = (

@@ -132,12 +132,11 @@ def merge_links(x: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     x = x.filter(~pl.col("xid").is_in(pairs["ev_xid"].implode())).join(
         ev, left_on="xid", right_on="cap_xid", how="left"
     )
+    linked = pl.col("e_sources").is_not_null()
     return x.with_columns(
-        pl.concat_list("sources", pl.col("e_sources").fill_null(pl.lit([], pl.List(pl.String))))
-        .list.unique()
-        .list.sort(),
-        pl.concat_list("row_ids", pl.col("e_rows").fill_null(pl.lit([], pl.List(pl.Int64)))).list.sort(),
-        pl.concat_list("evidence", pl.col("e_ev").fill_null(pl.lit([], pl.List(pl.String)))),
+        pl.when(linked).then(pl.concat_list("sources", "e_sources").list.unique().list.sort()).otherwise("sources"),
+        pl.when(linked).then(pl.concat_list("row_ids", "e_rows").list.sort()).otherwise("row_ids"),
+        pl.when(linked).then(pl.concat_list("evidence", "e_ev")).otherwise("evidence"),
         pl.coalesce("client", "e_client").alias("client"),
         pl.coalesce("client_realm", "e_realm").alias("client_realm"),
         # 4769 names the account that owns the SPN: the account hint for AP-phase diagnoses.
@@ -163,7 +162,7 @@ def correlate(df: pl.DataFrame) -> Correlation:
     if pairs.height:
         remap = pairs.select("ev_xid", "cap_xid")
         df = (
-            df.join(remap, left_on="xid", right_on="ev_xid", how="left")
+            df.join(remap, left_on="xid", right_on="ev_xid", how="left", maintain_order="left")
             .with_columns(pl.coalesce("cap_xid", "xid").alias("xid"))
             .drop("cap_xid")
         )
@@ -171,17 +170,12 @@ def correlate(df: pl.DataFrame) -> Correlation:
     x = att.sessionize(att.link_ap(x))
     attempts = att.attempts(x)
     offsets = clocks.estimate(df, pairs)
-    df = df.join(x.select("xid", "exchange_id", "attempt_id", "outcome"), on="xid", how="left").with_columns(
-        pl.col("outcome").fill_null(pl.lit("context"))
-    )
-    facts = features.add(df, x, offsets).sort("row_id")
+    facts = features.add(df, x, offsets)
+    if not facts["row_id"].is_sorted():
+        facts = facts.sort("row_id")
     # The timeline keeps each message's own names; only the phase (of an error: its exchange's) and the clock
     # column come from the correlation. The facts frame fills names from the exchange for the rules.
-    timeline = (
-        df.drop("phase")
-        .join(facts.select("row_id", "phase", "clock_offset_s"), on="row_id", how="left")
-        .sort("row_id")
-        .select(CORRELATED.names())
-    )
+    raw = {c: pl.col(f"raw_{c}") for c in features.FILLED if c != "phase"}
+    timeline = facts.select([raw[c].alias(c) if c in raw else pl.col(c) for c in CORRELATED.names()])
     exchanges = x.select(EXCHANGES.names()).cast(dict(EXCHANGES)).sort("exchange_id")  # type: ignore[arg-type]
     return Correlation(timeline, exchanges, attempts, offsets, facts)

@@ -31,6 +31,7 @@ import yaml
 
 from parsers.record import KrbRecord
 
+from . import correlate_notes as notes
 from .clocks import evidence_expr
 from .schema import FINDINGS
 
@@ -196,7 +197,7 @@ def _fill_value(values: list[Any]) -> str:
     return shown + (f" and {len(vals) - MAX_NAMES} more" if len(vals) > MAX_NAMES else "")
 
 
-def _fill(template: str, group: pl.DataFrame, extra: dict[str, Any]) -> str:
+def _fill(template: str, values: dict[str, list[Any]], extra: dict[str, Any]) -> str:
     out = []
     for literal, name, _spec, _conv in string.Formatter().parse(template):
         out.append(literal)
@@ -204,47 +205,59 @@ def _fill(template: str, group: pl.DataFrame, extra: dict[str, Any]) -> str:
             continue
         if name in extra:
             out.append(_render(extra[name]))
-        elif name in group.columns:
-            values = group[name].to_list()
+        elif name in values:
+            vals = values[name]
             if name.endswith("offset_s"):  # an offset's sign says which way the clock is off
-                values = [None if v is None else f"{v:+.1f}" for v in values]
-            out.append(_fill_value(values))
+                vals = [None if v is None else f"{v:+.1f}" for v in vals]
+            out.append(_fill_value(vals))
         else:
             out.append("{" + name + "}")
     return "".join(out)
 
 
-def _distinct(group: pl.DataFrame, *cols: str) -> list[Any]:
-    seen: dict[Any, None] = {}
-    for c in cols:
-        if c in group.columns:
-            seen.update(dict.fromkeys(v for v in group[c].to_list() if v is not None and v != ""))
-    return list(seen)
+def _clean(values: list[Any]) -> list[Any]:
+    return [v for v in values if v is not None and v != ""]
 
 
 def _findings(rule: Rule, rows: pl.DataFrame) -> list[dict[str, Any]]:
+    """One finding per group of matched rows; the per-group values come from one polars group_by."""
     groups = [g for g in rule.group_by if g in rows.columns]
+    names = sorted((rule.placeholders() - FINDING_FIELDS) & set(rows.columns))
     rows = rows.with_columns(pl.coalesce("exchange_id", -pl.col("row_id")).alias("_key"), evidence_expr().alias("_ev"))
-    parts = rows.partition_by(groups, maintain_order=True) if groups else [rows]
+    if not groups:
+        rows = rows.with_columns(pl.lit(1).alias("_all"))
+        groups = ["_all"]
+    distinct = {n: pl.col(n).unique(maintain_order=True) for n in {*names, "client", "service", "error_code"}}
+    agg = rows.group_by(groups, maintain_order=True).agg(
+        pl.col("_key").n_unique().alias("_count"),
+        pl.col("ts").min().alias("_first"),
+        pl.col("ts").max().alias("_last"),
+        pl.col("client_host").unique(maintain_order=True).alias("_ch"),
+        pl.col("server_host").unique(maintain_order=True).alias("_sh"),
+        pl.col("row_id").alias("_rows"),
+        pl.col("_ev").alias("_evidence"),
+        *[e.alias(f"_v_{n}") for n, e in distinct.items()],
+    )
     out = []
-    for g in parts:
-        extra = {"count": g["_key"].n_unique(), "first_seen": g["ts"].min(), "last_seen": g["ts"].max()}
-        codes = g["error_code"].drop_nulls()
+    for rec in agg.iter_rows(named=True):
+        extra = {"count": rec["_count"], "first_seen": rec["_first"], "last_seen": rec["_last"]}
+        values = {n: rec[f"_v_{n}"] for n in distinct}
+        codes = _clean(values["error_code"])
         out.append(
             {
                 "rule": rule.id,
                 "title": rule.title,
                 "severity": rule.severity,
                 "confidence": rule.confidence,
-                "error_code": codes[0] if codes.len() else None,
-                "principals": _distinct(g, "client"),
-                "services": _distinct(g, "service"),
-                "hosts": _distinct(g, "client_host", "server_host"),
+                "error_code": codes[0] if codes else None,
+                "principals": _clean(values["client"]),
+                "services": _clean(values["service"]),
+                "hosts": list(dict.fromkeys(_clean(rec["_ch"] + rec["_sh"]))),
                 **extra,
-                "row_ids": g["row_id"].to_list(),
-                "evidence": g["_ev"].to_list(),
-                "explanation": _fill(rule.explanation, g, extra),
-                "remedy": _fill(rule.remedy, g, extra),
+                "row_ids": rec["_rows"],
+                "evidence": rec["_evidence"],
+                "explanation": _fill(rule.explanation, values, extra),
+                "remedy": _fill(rule.remedy, values, extra),
             }
         )
     return out
@@ -257,22 +270,28 @@ def diagnose(facts: pl.DataFrame, rules: tuple[Rule, ...] | None = None) -> pl.D
     """
     rules = load_rules() if rules is None else rules
     found: list[dict[str, Any]] = []
-    claimed: list[pl.Series] = []
     key = pl.coalesce("exchange_id", -pl.col("row_id"))
-    for rule in sorted(rules, key=lambda r: r.fallback):
+    for rule in rules:
         missing = match_columns(rule.match) - set(facts.columns)
         if missing:
             raise RuleError(f"rule {rule.id}: unknown columns {sorted(missing)}")
-        cond = compile_match(rule.match)
-        if rule.fallback and claimed:
-            taken = pl.concat(claimed).unique()
-            cond = cond & ~key.is_in(taken.implode())
-        rows = facts.filter(cond)
-        if rows.height == 0:
+    # Every rule's mask in one pass (polars evaluates them in parallel), then only the rules that matched filter.
+    masks = facts.select([compile_match(r.match).alias(f"m{i}") for i, r in enumerate(rules)])
+    hits = masks.sum().row(0) if rules else ()
+    claimed = pl.lit(False)
+    for i, rule in enumerate(rules):
+        if not rule.fallback and hits[i]:
+            claimed = claimed | masks[f"m{i}"]
+    taken = facts.filter(masks.select(claimed.alias("c"))["c"]).select(key.alias("k"))["k"].unique()
+    for i, rule in sorted(enumerate(rules), key=lambda p: p[1].fallback):
+        if not hits[i]:
             continue
-        if not rule.fallback:
-            claimed.append(rows.select(key.alias("k"))["k"])
-        found.extend(_findings(rule, rows))
+        rows = facts.filter(masks[f"m{i}"])
+        if rule.fallback:
+            rows = rows.filter(~key.is_in(taken.implode()))
+            if rows.height == 0:
+                continue
+        found.extend(_findings(rule, notes.add(rows)))
     if not found:
         return FINDINGS.to_frame()
     df = pl.DataFrame(found, schema=FINDINGS)

@@ -90,8 +90,9 @@ def iter_records(path: str | Path, report: ParseReport, *, evtx_backend: str = "
     report.source_kind = kind
     if kind in ("pcap", "pcapng"):
         from .capture import read_capture
+        from .carriers import DEFAULT
 
-        return read_capture(str(path), report)
+        return read_capture(str(path), report, DEFAULT)
     if kind == "evtx":
         from .evtx import read_evtx
 

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
 
 from .errors import KrbDecodeError
 from .ip import KRB_PORTS, TCP, UDP, Network, prefilter_for
@@ -40,6 +42,10 @@ log = logging.getLogger(__name__)
 __all__ = ["read_capture", "sniff"]
 
 _FIELD_SET = frozenset(FIELDS)
+_TEMPLATE: dict[str, object] = dict.fromkeys(FIELDS)
+_make = KrbRecord._make
+_TCP_HEADER = struct.Struct("!HHI4xBB").unpack_from  # ports, sequence number, data offset, flags
+_UDP_HEADER = struct.Struct("!HHH").unpack_from  # ports, length
 _REQUESTS = frozenset({"AS-REQ", "TGS-REQ", "AP-REQ", "KPASSWD-REQ"})
 #: UDP request phases remembered for matching KRB-ERRORs (the oldest are forgotten first).
 MAX_UDP_PAIRS = 65_536
@@ -70,14 +76,24 @@ def read_capture(path: str, report: ParseReport, carriers: Sequence[Carrier] = (
     carrier, transport, src/dst ip and port, and the decoded fields (see :func:`parsers.krb5.decode_message`).
     ``report.units`` counts frames, ``report.messages`` rows; problems are counted in ``report.issues``.
     ``carriers`` are application carriers offered every TCP flow that is not on 88/464.
-    Raises :class:`~parsers.errors.UnsupportedFormat` / :class:`~parsers.errors.MalformedFile` (on first use)
-    when the file is not a usable capture.
+    Raises :class:`~parsers.errors.UnsupportedFormat` / :class:`~parsers.errors.MalformedFile` at once (before
+    the first row is asked for) when the file is not a usable capture; ``OSError`` when it cannot be opened.
     """
-    with open_capture(path) as fh:
+    fh = open_capture(path)
+    try:
         head = read_head(fh)
-        kind = _sniff(head) or "pcap"
-        report.source_kind = kind
-        yield from _Reader(path, kind, report, tuple(carriers)).run(iter_frames(fh, head, report, _keep_for(carriers)))
+        kind = _sniff(head)
+        frames = iter_frames(fh, head, report, _keep_for(carriers))
+    except BaseException:
+        fh.close()
+        raise
+    report.source_kind = kind
+    return _rows(fh, _Reader(path, kind or "pcap", report, tuple(carriers)), frames)
+
+
+def _rows(fh: BinaryIO, reader: _Reader, frames: Iterator[tuple[int, int, int, bytes, int]]) -> Iterator[KrbRecord]:
+    with fh:
+        yield from reader.run(frames)
 
 
 def _keep_for(carriers: Sequence[Carrier]) -> Callable[[int], Prefilter | None]:
@@ -122,7 +138,10 @@ class _Reader:
         for carrier in self.carriers:
             try:
                 if carrier.accepts(flow.server_port, first, from_client):
-                    return carrier.new_flow()
+                    handler = carrier.new_flow()
+                    if hasattr(handler, "report"):
+                        handler.report = self.report  # the carrier counts unreadable units and tokens here
+                    return handler
             except Exception as exc:
                 self.report.add("carrier_error", None, f"{getattr(carrier, 'name', carrier)}: {exc!r}")
         return None
@@ -139,19 +158,20 @@ class _Reader:
                 continue
             src, dst, proto, l4 = pkt
             if proto == UDP:
-                yield from self._udp(src, dst, l4, ts, frame_no, cut)
+                row = self._udp(src, dst, l4, ts, frame_no, cut)
+                if row is not None:
+                    yield row
             elif proto == TCP:
                 n = len(l4)
                 if n < 20:
                     if not cut:
                         report.add("bad_tcp_header", frame_no, f"{n} octets")
                     continue
-                sport = l4[0] << 8 | l4[1]
-                dport = l4[2] << 8 | l4[3]
+                sport, dport, seq, doff, tcp_flags = _TCP_HEADER(l4)
                 krb = sport in KRB_PORTS or dport in KRB_PORTS
                 if not krb and not carriers:
                     continue
-                doff = (l4[12] >> 4) * 4
+                doff = (doff >> 4) * 4
                 if doff < 20 or doff > n:
                     if not cut or doff < 20:
                         report.add("bad_tcp_header", frame_no, f"data offset {doff} of {n} octets")
@@ -160,9 +180,8 @@ class _Reader:
                     continue
                 if cut and krb:
                     report.add("truncated_frame", frame_no, f"{len(data)} of {orig} octets")
-                seq = int.from_bytes(l4[4:8], "big")
                 done = flows.segment(
-                    src, sport, dst, dport, seq, l4[13], l4[doff:], ts, frame_no, orig - len(data) if cut else 0
+                    src, sport, dst, dport, seq, tcp_flags, l4[doff:], ts, frame_no, orig - len(data) if cut else 0
                 )
                 for flow, from_client, fields, mts, mno in done:
                     yield self._tcp_row(flow, from_client, fields, mts, mno)
@@ -170,25 +189,23 @@ class _Reader:
         for flow, from_client, fields, mts, mno in flows.finish_all():
             yield self._tcp_row(flow, from_client, fields, mts, mno)
 
-    def _udp(self, src: bytes, dst: bytes, l4: bytes, ts: int, frame_no: int, cut: bool) -> Iterator[KrbRecord]:
+    def _udp(self, src: bytes, dst: bytes, l4: bytes, ts: int, frame_no: int, cut: bool) -> KrbRecord | None:
         report = self.report
         n = len(l4)
         if n < 8:
             if not cut:
                 report.add("bad_udp_header", frame_no, f"{n} octets")
-            return
-        sport = l4[0] << 8 | l4[1]
-        dport = l4[2] << 8 | l4[3]
+            return None
+        sport, dport, ulen = _UDP_HEADER(l4)
         if dport in KRB_PORTS:
             server_port, to_server = dport, True
         elif sport in KRB_PORTS:
             server_port, to_server = sport, False
         else:
-            return
-        ulen = l4[4] << 8 | l4[5]
+            return None
         if ulen < 8:
             report.add("bad_udp_header", frame_no, f"UDP length {ulen}")
-            return
+            return None
         if ulen > n:
             if cut:
                 report.add("truncated_frame", frame_no, f"UDP datagram of {ulen} octets, {n} captured")
@@ -203,7 +220,7 @@ class _Reader:
             fields = decode(payload)
         except KrbDecodeError as exc:
             report.add("asn1_decode_error", frame_no, f"{name} udp payload of {len(payload)} octets: {exc}")
-            return
+            return None
         pair = (src, sport, dst, dport) if to_server else (dst, dport, src, sport)
         msg = fields["msg_type"]
         if to_server:
@@ -215,7 +232,7 @@ class _Reader:
                 phases[pair] = fields["phase"]  # type: ignore[assignment]
         elif msg == "KRB-ERROR" and fields["phase"] is None:
             fields["phase"] = self.udp_phase.get(pair)
-        yield self._row(fields, ts, frame_no, name, "udp", src, dst, sport, dport)
+        return self._row(fields, ts, frame_no, name, "udp", src, dst, sport, dport)
 
     def _tcp_row(self, flow: TcpFlow, from_client: bool, fields: dict[str, object], ts: int, fno: int) -> KrbRecord:
         client, cport = flow.client
@@ -248,17 +265,19 @@ class _Reader:
         report.messages += 1
         if fields.get("partial"):
             report.add("partial_message", frame_no, str(fields.get("msg_type")))
-        values = {k: v for k, v in fields.items() if k in _FIELD_SET}
-        values.update(
-            ts=ts,
-            source=self.path,
-            source_kind=self.kind,
-            record_no=frame_no,
-            carrier=carrier,
-            transport=transport,
-            src_ip=self.addr[src],
-            dst_ip=self.addr[dst],
-            src_port=sport,
-            dst_port=dport,
-        )
-        return KrbRecord(**values)  # type: ignore[arg-type]
+        values = _TEMPLATE.copy()  # every field, in KrbRecord order; update() keeps that order
+        if fields.keys() <= _FIELD_SET:
+            values.update(fields)
+        else:  # an application carrier may add keys of its own
+            values.update({k: v for k, v in fields.items() if k in _FIELD_SET})
+        values["ts"] = ts
+        values["source"] = self.path
+        values["source_kind"] = self.kind
+        values["record_no"] = frame_no
+        values["carrier"] = carrier
+        values["transport"] = transport
+        values["src_ip"] = self.addr[src]
+        values["dst_ip"] = self.addr[dst]
+        values["src_port"] = sport
+        values["dst_port"] = dport
+        return _make(values.values())

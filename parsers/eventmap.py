@@ -18,10 +18,11 @@ lower-case, GUIDs upper-case with braces, ``-``/empty -> null, multi-valued fiel
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
+
+import orjson
 
 from .krb5.constants import error_name
 from .record import KrbRecord, from_datetime
@@ -81,6 +82,8 @@ NULL_SID: Final = "S-1-0-0"
 _HEX_RE: Final = re.compile(r"0[xX][0-9a-fA-F]+")
 _GUID_RE: Final = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
 _KERBEROS_TIME_RE: Final = re.compile(r"(\d{1,2}):(\d\d):(\d\d)(?:\.(\d+))? (\d{1,2})/(\d{1,2})/(\d{4}) Z")
+_DAYS: dict[str, int] = {}
+_SPECIAL_FIRST: Final = frozenset("0{tTfF ")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -90,7 +93,7 @@ class Event(NamedTuple):
     record_id: int | None
     event_id: int | None
     provider: str | None
-    time_created: int | None  # microseconds since the epoch, UTC
+    time_created: Any  # SystemTime as the producer wrote it (parsed only for events that are kept)
     computer: str | None
     data: dict[str, Any]
     version: int | None = None
@@ -127,6 +130,11 @@ def is_kerberos(event_id: int | None, provider: str | None, data: dict[str, Any]
 
 def text(value: Any) -> str | None:
     """A value as stripped text; ``-``, empty, ``null`` and missing become ``None``."""
+    if type(value) is str:
+        if value and value[0] > " " and value[-1] > " ":  # the usual case: nothing to strip
+            return None if value == "-" else value
+        value = value.strip()
+        return None if value in ("", "-") else value
     if value is None:
         return None
     if isinstance(value, bool):
@@ -167,6 +175,16 @@ def parse_time(value: Any) -> int | None:
     ``2015-08-08 09:34:46.123456+00:00``. Digits beyond the microsecond are truncated, as the ``evtx`` package does.
     Raises ``ValueError`` on text that is not a time.
     """
+    if type(value) is str and len(value) == 27 and value[26] == "Z" and value[19] == ".":
+        # the evtx package's form, 2015-08-08T09:34:46.843750Z: skip the general parser
+        day = _DAYS.get(value[:10])
+        if day is None:
+            day = _DAYS[value[:10]] = from_datetime(datetime.fromisoformat(value[:10] + "T00:00:00+00:00"))
+        try:
+            hms = int(value[11:13]) * 3600 + int(value[14:16]) * 60 + int(value[17:19])
+            return day + hms * 1_000_000 + int(value[20:26])
+        except ValueError:
+            pass
     s = text(value)
     if s is None:
         return None
@@ -191,6 +209,12 @@ def parse_time(value: Any) -> int | None:
 
 def normal_value(name: str, value: Any) -> Any:
     """An EventData value normalised for ``event_data``: backend-independent spelling, ``None`` for empty."""
+    if type(value) is str and name not in LIST_FIELDS:
+        if value == "-" or value == "":
+            return None
+        # plain text needs no work: not hex, GUID or boolean shaped, nothing to strip, no control characters
+        if value[0] not in _SPECIAL_FIRST and value[-1] != " " and len(value) != 36 and value.isprintable():
+            return value
     if name in LIST_FIELDS:
         return split_list(value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -198,14 +222,16 @@ def normal_value(name: str, value: Any) -> Any:
     s = text(value)
     if s is None:
         return None
-    if _HEX_RE.fullmatch(s):
+    first = s[0]
+    if first == "0" and _HEX_RE.fullmatch(s):
         return hex(int(s, 16))
-    m = _GUID_RE.fullmatch(s)
-    if m:
-        return "{" + m.group(1).upper() + "}"
-    if s.lower() in ("true", "false"):
+    if len(s) in (36, 38) and s.count("-") == 4:
+        m = _GUID_RE.fullmatch(s)
+        if m:
+            return "{" + m.group(1).upper() + "}"
+    if first in "tTfF" and s.lower() in ("true", "false"):
         return s.lower()
-    return _CONTROL_RE.sub("", s)
+    return s if s.isprintable() else _CONTROL_RE.sub("", s)
 
 
 def _ip(value: Any) -> str | None:
@@ -222,33 +248,15 @@ def _sid(value: Any) -> str | None:
     return None if s is None or s == NULL_SID else s.upper()
 
 
-class _Fields:
-    """EventData being consumed into columns; what is left over becomes ``event_data``."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-        self.used: set[str] = set()
-        self.bad: list[str] = []
-
-    def take(self, name: str) -> Any:
-        self.used.add(name)
-        return self.data.get(name)
-
-    def str(self, name: str) -> str | None:
-        return text(self.take(name))
-
-    def int(self, name: str) -> int | None:
-        raw = self.take(name)
-        try:
-            return parse_int(raw)
-        except ValueError:
-            self.bad.append(name)
-            self.used.discard(name)  # keep the unreadable text in event_data
-            return None
-
-    def rest(self) -> str | None:
-        left = {k: normal_value(k, v) for k, v in self.data.items() if k not in self.used}
-        return json.dumps(left, ensure_ascii=False, sort_keys=True) if left else None
+def _num(d: dict[str, Any], name: str, bad: list[str]) -> int | None:
+    """Pop ``name`` from ``d`` as an int; unreadable text goes back into ``d`` (kept in event_data) and ``bad``."""
+    raw = d.pop(name, None)
+    try:
+        return parse_int(raw)
+    except ValueError:
+        d[name] = raw
+        bad.append(name)
+        return None
 
 
 def _int32(value: int | None) -> int | None:
@@ -256,85 +264,103 @@ def _int32(value: int | None) -> int | None:
     return value if value is not None and -(2**31) <= value < 2**31 else None
 
 
+def _security(eid: int, d: dict[str, Any], bad: list[str], row: dict[str, Any]) -> None:
+    pop = d.pop
+    if eid in TICKET_EVENTS or eid in LOGON_EVENTS:
+        row["src_ip"] = _ip(pop("IpAddress", None))
+        row["src_port"] = _num(d, "IpPort", bad) or None
+    if eid in TICKET_EVENTS:
+        row["phase"] = "AS" if eid in AS_EVENTS else "TGS"
+        raw_user = pop("TargetUserName", None)
+        user = text(raw_user)
+        realm = text(pop("TargetDomainName", None))
+        if user and "@" in user and eid in TGS_EVENTS:
+            # 4769/4770 write the UPN form user@REALM; the original stays in event_data
+            d["TargetUserName"] = raw_user
+            user, _, upn_realm = user.rpartition("@")
+            realm = realm or upn_realm or None
+        row["client"] = user or None
+        row["client_realm"] = realm
+        row["client_sid"] = _sid(pop("TargetSid", None))
+        row["service"] = text(pop("ServiceName", None))
+        row["service_sid"] = _sid(pop("ServiceSid", None))
+        row["kdc_options"] = _num(d, "TicketOptions", bad)
+        code = _num(d, "Status", bad) if "Status" in d else _num(d, "FailureCode", bad)
+        row["error_code"] = _int32(code) or None
+        row["ticket_etype"] = _int32(_num(d, "TicketEncryptionType", bad))
+        row["preauth_type"] = _int32(_num(d, "PreAuthType", bad))
+    elif eid in LOGON_EVENTS:
+        row["phase"] = "AP"
+        row["client"] = text(pop("TargetUserName", None))
+        row["client_realm"] = text(pop("TargetDomainName", None))
+        row["client_sid"] = _sid(pop("TargetUserSid", None))
+        if eid == 4625:
+            status, sub = _num(d, "Status", bad), _num(d, "SubStatus", bad)
+            row["nt_status"] = sub or status or None
+    elif eid == 5136:
+        row["client"] = text(pop("ObjectDN", None))
+    else:  # 4738 / 4742
+        row["client"] = text(pop("TargetUserName", None))
+        row["client_realm"] = text(pop("TargetDomainName", None))
+        row["client_sid"] = _sid(pop("TargetSid", None))
+
+
+def _kerberos_client(d: dict[str, Any], bad: list[str], row: dict[str, Any]) -> None:
+    pop = d.pop
+    row["phase"] = "AP"
+    row["error_code"] = _int32(_num(d, "ErrorCode", bad)) or None
+    row["client"] = text(pop("ClientName", None))
+    row["client_realm"] = text(pop("ClientRealm", None))
+    for name in ("ServerName", "TargetName", "Server"):  # 3 names the server; 4 only the target / server
+        if text(d.get(name)):
+            row["service"] = text(pop(name))
+            break
+    row["service_realm"] = text(pop("ServerRealm", None))
+    for col, name in (("stime", "ServerTime"), ("ctime", "ClientTime")):
+        raw = pop(name, None)
+        try:
+            row[col] = parse_time(raw)
+        except ValueError:
+            d[name] = raw
+            bad.append(name)
+    row["nt_status"] = _num(d, "ExtendedError", bad) or None
+
+
 def to_record(ev: Event, source: str, source_kind: str) -> KrbRecord | None:
     """The timeline row of one event, or ``None`` when the event is not Kerberos-related.
 
-    Raises nothing for odd values: an unreadable number leaves its column null, stays in ``event_data`` and marks
-    the row ``partial``. The caller counts events without a usable ``TimeCreated`` (they cannot be placed).
+    An unreadable number leaves its column null, stays in ``event_data`` and marks the row ``partial``. Raises
+    ``ValueError`` for a kept event without a usable ``TimeCreated`` (it cannot be placed; callers count it).
     """
     provider = canonical_provider(ev.provider)
-    if ev.event_id is None or ev.time_created is None or not is_kerberos(ev.event_id, provider, ev.data):
-        return None
-    f = _Fields(ev.data)
     eid = ev.event_id
+    if eid is None or not is_kerberos(eid, provider, ev.data):
+        return None
+    ts = parse_time(ev.time_created)
+    if ts is None:
+        raise ValueError("event without TimeCreated")
+    d = dict(ev.data)
+    bad: list[str] = []
     row: dict[str, Any] = {}
     if provider == SECURITY:
-        if eid in TICKET_EVENTS or eid in LOGON_EVENTS:
-            row["src_ip"] = _ip(f.take("IpAddress"))
-            port = f.int("IpPort")
-            row["src_port"] = port if port else None
-        if eid in TICKET_EVENTS:
-            row["phase"] = "AS" if eid in AS_EVENTS else "TGS"
-            user = f.str("TargetUserName")
-            realm = f.str("TargetDomainName")
-            if user and "@" in user and eid in TGS_EVENTS:
-                # 4769/4770 write the UPN form user@REALM; the original stays in event_data
-                f.used.discard("TargetUserName")
-                user, _, upn_realm = user.rpartition("@")
-                realm = realm or upn_realm or None
-            row["client"], row["client_realm"] = user or None, realm
-            row["client_sid"] = _sid(f.take("TargetSid"))
-            row["service"] = f.str("ServiceName")
-            row["service_sid"] = _sid(f.take("ServiceSid"))
-            row["kdc_options"] = f.int("TicketOptions")
-            code = f.int("Status") if "Status" in ev.data else f.int("FailureCode")
-            row["error_code"] = _int32(code) or None
-            row["ticket_etype"] = _int32(f.int("TicketEncryptionType"))
-            row["preauth_type"] = _int32(f.int("PreAuthType"))
-        elif eid in LOGON_EVENTS:
-            row["phase"] = "AP"
-            row["client"] = f.str("TargetUserName")
-            row["client_realm"] = f.str("TargetDomainName")
-            row["client_sid"] = _sid(f.take("TargetUserSid"))
-            if eid == 4625:
-                status, sub = f.int("Status"), f.int("SubStatus")
-                row["nt_status"] = sub or status or None
-        elif eid == 5136:
-            row["client"] = f.str("ObjectDN")
-        else:  # 4738 / 4742
-            row["client"] = f.str("TargetUserName")
-            row["client_realm"] = f.str("TargetDomainName")
-            row["client_sid"] = _sid(f.take("TargetSid"))
+        _security(eid, d, bad, row)
     elif provider == KERBEROS_CLIENT:
-        row["phase"] = "AP"
-        row["error_code"] = _int32(f.int("ErrorCode")) or None
-        row["client"] = f.str("ClientName")
-        row["client_realm"] = f.str("ClientRealm")
-        row["service"] = f.str("ServerName") or f.str("TargetName") or f.str("Server")
-        row["service_realm"] = f.str("ServerRealm")
-        for col, name in (("stime", "ServerTime"), ("ctime", "ClientTime")):
-            raw = f.take(name)
-            try:
-                row[col] = parse_time(raw)
-            except ValueError:
-                f.bad.append(name)
-                f.used.discard(name)
-        ext = f.int("ExtendedError")
-        row["nt_status"] = ext or None
+        _kerberos_client(d, bad, row)
     elif provider == KDC:
-        row["service"] = f.str("ServiceName") or f.str("Principal")
+        row["service"] = text(d.pop("ServiceName", None)) or text(d.pop("Principal", None))
     code = row.get("error_code") or IMPLIED_ERRORS.get((provider or "", eid))
     row["error_code"] = code
     row["error_name"] = error_name(code)
+    rest = {k: normal_value(k, v) for k, v in d.items()}
     return KrbRecord(
-        ts=ev.time_created,
+        ts=ts,
         source=source,
         source_kind=source_kind,
         record_no=ev.record_id,
         host=text(ev.computer),
         provider=provider,
         event_id=eid,
-        partial=True if f.bad else None,
-        event_data=f.rest(),
+        partial=True if bad else None,
+        event_data=orjson.dumps(rest, option=orjson.OPT_SORT_KEYS).decode() if rest else None,
         **row,
     )

@@ -17,7 +17,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from .eventmap import Event, parse_time
+from .eventmap import Event
+
+_NESTED = (dict, list)
 
 
 class EventShapeError(ValueError):
@@ -39,6 +41,8 @@ def _node_text(node: Any) -> Any:
 
 
 def _opt_int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -61,6 +65,28 @@ def _flatten(node: Any, out: dict[str, Any], name: str) -> None:
 
 def event_from_json(obj: Any) -> Event:
     """The event of one JSON record (``{"Event": {...}}``, or a record dict whose ``data`` holds it)."""
+    try:  # the evtx package's usual shape, read without the general path's checks
+        event = obj["Event"]
+        system = event["System"]
+        ed = event["EventData"]
+        if type(ed) is dict and "Data" not in ed and "Binary" not in ed:
+            eid = system["EventID"]
+            rid = system["EventRecordID"]
+            if type(eid) is int and type(rid) is int and "UserData" not in event:
+                prov = system["Provider"]["#attributes"]
+                data = dict(ed)
+                data.pop("#attributes", None)
+                return Event(
+                    record_id=rid,
+                    event_id=eid,
+                    provider=prov.get("Name") or prov.get("EventSourceName"),
+                    time_created=system["TimeCreated"]["#attributes"]["SystemTime"],
+                    computer=system.get("Computer"),
+                    data=data,
+                    version=system.get("Version"),
+                )
+    except (KeyError, TypeError):
+        pass
     if isinstance(obj, dict) and "Event" not in obj and isinstance(obj.get("data"), dict):
         obj = obj["data"]
     if not isinstance(obj, dict) or not isinstance(obj.get("Event"), dict):
@@ -70,8 +96,14 @@ def event_from_json(obj: Any) -> Event:
     if not isinstance(system, dict):
         raise EventShapeError("no System object")
     prov = _attrs(system.get("Provider"))
-    data: dict[str, Any] = {}
     ed = event.get("EventData")
+    if type(ed) is dict and all(type(v) not in _NESTED for k, v in ed.items() if k != "#attributes"):
+        # the usual case, named Data with plain values: take the object as it is
+        data = dict(ed)
+        data.pop("#attributes", None)
+        ed = None
+    else:
+        data = {}
     if isinstance(ed, dict):
         for k, v in ed.items():
             if k == "#attributes":
@@ -89,15 +121,11 @@ def event_from_json(obj: Any) -> Event:
     ud = event.get("UserData")
     if isinstance(ud, dict):
         _flatten(ud, data, "UserData")
-    try:
-        tc = parse_time(_attrs(system.get("TimeCreated")).get("SystemTime"))
-    except ValueError as exc:
-        raise EventShapeError(str(exc)) from exc
     return Event(
         record_id=_opt_int(_node_text(system.get("EventRecordID"))),
         event_id=_opt_int(_node_text(system.get("EventID"))),
         provider=prov.get("Name") or prov.get("EventSourceName"),
-        time_created=tc,
+        time_created=_attrs(system.get("TimeCreated")).get("SystemTime"),
         computer=_node_text(system.get("Computer")),
         data=data,
         version=_opt_int(_node_text(system.get("Version"))),
@@ -152,15 +180,11 @@ def event_from_xml(el: ET.Element) -> Event:
         node = sys_fields.get(name)
         return None if node is None else (node.text or "").strip()
 
-    try:
-        tc = parse_time(None if tc_el is None else tc_el.get("SystemTime"))
-    except ValueError as exc:
-        raise EventShapeError(str(exc)) from exc
     return Event(
         record_id=_opt_int(field("EventRecordID")),
         event_id=_opt_int(field("EventID")),
         provider=None if prov is None else (prov.get("Name") or prov.get("EventSourceName")),
-        time_created=tc,
+        time_created=None if tc_el is None else tc_el.get("SystemTime"),
         computer=field("Computer"),
         data=data,
         version=_opt_int(field("Version")),

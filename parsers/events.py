@@ -25,7 +25,7 @@ import orjson
 
 from .errors import UnsupportedFormat
 from .eventmap import _CONTROL_RE, to_record
-from .eventparse import EventShapeError, event_from_json, event_from_xml
+from .eventparse import event_from_json, event_from_xml
 from .record import KrbRecord, ParseReport
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,10 @@ def _read_jsonl(path: str, report: ParseReport) -> Iterator[KrbRecord]:
             try:
                 if isinstance(obj, dict) and isinstance(obj.get("data"), str):
                     obj = orjson.loads(obj["data"])  # an evtx record dict with its data still as JSON text
-                ev = event_from_json(obj)
-            except (orjson.JSONDecodeError, EventShapeError) as exc:
+                row = to_record(event_from_json(obj), source, "jsonl")
+            except (orjson.JSONDecodeError, ValueError) as exc:  # EventShapeError, an unusable time
                 report.add("json_event_error", lineno, str(exc))
                 continue
-            row = to_record(ev, source, "jsonl")
             if row is not None:
                 yield row
 
@@ -164,8 +163,7 @@ def _check_between(buf: str, start: int, end: int, line: int, report: ParseRepor
 def _xml_row(text: str, line: int, source: str, report: ParseReport) -> KrbRecord | None:
     report.units += 1
     try:
-        ev = event_from_xml(ET.fromstring(_CONTROL_RE.sub("", text)))
-    except (ET.ParseError, EventShapeError) as exc:
+        return to_record(event_from_xml(ET.fromstring(_CONTROL_RE.sub("", text))), source, "xml")
+    except (ET.ParseError, ValueError) as exc:  # EventShapeError, an unusable time
         report.add("xml_event_error", line, str(exc))
         return None
-    return to_record(ev, source, "xml")

@@ -8,7 +8,8 @@ Two entry points:
   tell), or - when application carriers are active - any TCP? Most frames of a mixed capture stop here.
 * :class:`Network` parses a kept frame down to the transport header, reassembling fragments, and counts what it
   cannot read: ``bad_link_header``, ``bad_ip_header``, ``bad_ip_length`` (IPv4 total / IPv6 payload length longer
-  than the frame although the frame was not cut by the snaplen), ``bad_ip_fragment`` (a fragment past 64 KiB),
+  than the frame although the frame was not cut by the snaplen), ``bad_ip_fragment`` (a fragment past 64 KiB, or
+  more than :data:`MAX_FRAGMENTS` in one datagram),
   ``ip_fragments_incomplete`` (a datagram some fragments of which never arrived; only datagrams whose first
   fragment was Kerberos or never seen are counted).
 """
@@ -16,6 +17,7 @@ Two entry points:
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable
 from typing import Final
 
@@ -37,6 +39,10 @@ _NULL_IPV6: Final = frozenset({24, 28, 30})  # AF_INET6 on NetBSD/OpenBSD, FreeB
 #: Fragmented datagrams waiting for their other fragments.
 MAX_DATAGRAMS: Final = 4096
 MAX_EXT_HEADERS: Final = 16
+#: Fragments one datagram may have (a 64 KiB datagram at a 576-octet MTU needs about 120).
+MAX_FRAGMENTS: Final = 512
+
+_ETH_IPV4: Final = struct.Struct("!12xHBxH2xHxB2x4s4s").unpack_from
 
 #: (source address, destination address, IP protocol, transport header and payload); addresses are 4 or 16 octets.
 Packet = tuple[bytes, bytes, int, bytes]
@@ -78,23 +84,34 @@ def prefilter_for(linktype: int, all_tcp: bool = False) -> Prefilter | None:
     keep_ip = _keep_ip(all_tcp)
     ports = KRB_PORTS
     if linktype == 1:
+        # Ethernet type, IPv4 version/IHL, flags/fragment offset, protocol and both ports in one unpack
+        fast = struct.Struct("!12xHB5xHxB10xHH").unpack_from
+        fast6 = struct.Struct("!20xB33xHH").unpack_from  # IPv6 next header and the ports behind a bare header
+        fast_vlan = struct.Struct("!16xHB5xHxB10xHH").unpack_from  # one 802.1Q tag, then as ``fast``
+        tcp_always = 6 if all_tcp else -1
 
         def keep_ethernet(buf: bytes, start: int, end: int) -> bool:
-            if end - start < 34:
+            if end - start < 38:
                 return False
-            et = buf[start + 12] << 8 | buf[start + 13]
+            et, vi, frag, proto, sp, dp = fast(buf, start)
+            if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF:
+                if proto == 17 or proto == 6:
+                    return sp in ports or dp in ports or proto == tcp_always
+                return False
+            size = end - start
+            if et == 0x86DD and size >= 58:
+                nh, sp, dp = fast6(buf, start)
+                if nh == 17 or nh == 6:
+                    return sp in ports or dp in ports or nh == tcp_always
+                return nh in _IPV6_EXT or nh == _FRAG6
+            if et == 0x8100 and size >= 42:
+                et, vi, frag, proto, sp, dp = fast_vlan(buf, start)
+                if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF:
+                    if proto == 17 or proto == 6:
+                        return sp in ports or dp in ports or proto == tcp_always
+                    return False
             off = start + 14
-            if et == 0x0800:
-                # the common case inline: IPv4, not a fragment, UDP or TCP
-                if buf[off + 6] & 0x3F or buf[off + 7]:
-                    return True
-                proto = buf[off + 9]
-                if proto == 17 or (proto == 6 and not all_tcp):
-                    l4 = off + (buf[off] & 15) * 4
-                    if l4 + 4 > end:
-                        return False
-                    return (buf[l4] << 8 | buf[l4 + 1]) in ports or (buf[l4 + 2] << 8 | buf[l4 + 3]) in ports
-                return proto == 6
+            et = buf[start + 12] << 8 | buf[start + 13]
             while et in _VLAN and off + 4 <= end:
                 et = buf[off + 2] << 8 | buf[off + 3]
                 off += 4
@@ -104,6 +121,8 @@ def prefilter_for(linktype: int, all_tcp: bool = False) -> Prefilter | None:
                 return keep_ip(buf, off, end, 6)
             return False
 
+        keep_ethernet.ethernet_ports = ports  # type: ignore[attr-defined]  # lets pcapfile fuse the common case
+        keep_ethernet.tcp_always = all_tcp  # type: ignore[attr-defined]
         return keep_ethernet
     if linktype in (101, 12, 14, 228, 229):
 
@@ -189,6 +208,11 @@ class Network:
     def packet(self, linktype: int, data: bytes, frame_no: int, cut: bool) -> Packet | None:
         """The frame's (src, dst, protocol, transport octets), or None (not IP, unreadable, or a fragment of a
         datagram not yet complete). ``cut``: the frame was shortened by the snaplen."""
+        if linktype == 1 and len(data) >= 34:
+            # the usual case at once: Ethernet, IPv4 without options, not a fragment, length consistent
+            et, vi, total, frag, proto, src, dst = _ETH_IPV4(data)
+            if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF and 20 <= total <= len(data) - 14:
+                return src, dst, proto, data[34 : 14 + total]
         found = _link(linktype, data, 0, len(data))
         if found is None:
             return None
@@ -308,7 +332,16 @@ class Network:
             if not more:
                 del pending[key]
             return None
-        if offset == 0 and not self.wanted(key[2], payload[:4]):
+        if offset == 0:
+            proto = key[2]
+            # ports tell; an IPv6 extension header first cannot tell yet; any other protocol is not Kerberos
+            known = proto == TCP or proto == UDP
+            if (known and not self.wanted(proto, payload[:4])) or (not known and proto not in _IPV6_EXT):
+                dg.ignored = True
+                dg.frags = []
+                return None
+        if len(dg.frags) >= MAX_FRAGMENTS:
+            self.report.add("bad_ip_fragment", frame_no, f"more than {MAX_FRAGMENTS} fragments in one datagram")
             dg.ignored = True
             dg.frags = []
             return None

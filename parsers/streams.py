@@ -75,6 +75,14 @@ class Carrier(Protocol):
         ...
 
 
+def _restarted(flow: TcpFlow, seq: int) -> bool:
+    """A client SYN whose sequence number does not fit the connection already tracked: the ports were reused."""
+    if not flow.dirs:
+        return True
+    nxt = flow.dirs[0].next_seq
+    return nxt is not None and nxt != (seq + 1) % _MOD
+
+
 def server_side(port_a: int, port_b: int) -> int:
     """Which of two ports (0 or 1) is the server's when no SYN was seen: a well-known port (< 1024) against a
     non-well-known one, otherwise the lower port."""
@@ -154,7 +162,18 @@ class FlowTable:
             if len(flows) >= MAX_FLOWS:
                 self._evict()
             flows[key] = flow
+        elif flags & SYN and not flags & ACK and (src, sport) == flow.client and _restarted(flow, seq):
+            # a new connection on the same ports (the old one's end was not captured): start afresh
+            out: list[Done] = []
+            self._finish(flow, frame_no, out)
+            del flows[key]
+            return out + self.segment(src, sport, dst, dport, seq, flags, payload, ts, frame_no, missing)
         elif flow.closed < 0:
+            # a flow no carrier wanted: forget it once it is over, so a long capture keeps few of them
+            if flags & RST or (flags & FIN and flow.closed == -2):
+                del flows[key]
+            elif flags & FIN:
+                flow.closed = -2
             return _NONE
         from_client = (src, sport) == flow.client
         d = flow.dirs[0 if from_client else 1]
@@ -167,7 +186,7 @@ class FlowTable:
             if flow.handler is None:
                 handler = self.decide(flow, payload, from_client)
                 if handler is None:
-                    flow.closed = -1  # not a carrier: remember the flow and skip it cheaply
+                    flow.closed = -1  # not a carrier: remember the flow and skip it cheaply (-2 after one FIN)
                     flow.dirs = ()
                     return _NONE
                 flow.handler = handler
@@ -235,26 +254,29 @@ class FlowTable:
         the hole (``ts``/``frame_no``) completes what they complete; with ``ts`` None each segment's own frame."""
         handler = flow.handler
         assert handler is not None
-        while d.pending:
+        pending = d.pending
+        while pending:
             nxt = d.next_seq
             assert nxt is not None
-            best: tuple[int, int] | None = None  # (distance behind next_seq, seq) of a segment reaching past it
-            for s, (data, _ts, _no) in list(d.pending.items()):
-                rel = (s - nxt) % _MOD
-                if rel == 0:
-                    best = (0, s)
-                    break
-                if rel >= _HALF:
-                    behind = _MOD - rel
-                    if behind >= len(data):
-                        del d.pending[s]
-                        d.pending_bytes -= len(data)
-                    elif best is None or behind < best[0]:
-                        best = (behind, s)
-            if best is None:
-                return
-            behind, s = best
-            data, seg_ts, seg_no = d.pending.pop(s)
+            behind = 0
+            item = pending.pop(nxt, None)  # the usual case: a segment starts exactly where the stream stands
+            if item is None:
+                # otherwise one that starts behind and reaches past it (an overlap); drop those wholly behind
+                best: tuple[int, int] | None = None
+                for s, (data, _ts, _no) in list(pending.items()):
+                    rel = (s - nxt) % _MOD
+                    if rel >= _HALF:
+                        back = _MOD - rel
+                        if back >= len(data):
+                            del pending[s]
+                            d.pending_bytes -= len(data)
+                        elif best is None or back < best[0]:
+                            best = (back, s)
+                if best is None:
+                    return
+                behind = best[0]
+                item = pending.pop(best[1])
+            data, seg_ts, seg_no = item
             d.pending_bytes -= len(data)
             chunk = data[behind:]
             d.next_seq = (nxt + len(chunk)) % _MOD

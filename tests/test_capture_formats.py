@@ -153,3 +153,27 @@ def test_non_ip_and_unsupported_link(tmp_path: Path) -> None:
     assert kinds(rows) == [(2, "AS-REQ")] and not report.issues and report.units == 2
     rows, report = read(tmp_path, pcap([(T0, b"\0" * 60)] * 3, linktype=127))  # 802.11 radiotap
     assert rows == [] and report.issues == {"unsupported_link_type": 3} and report.units == 3
+
+
+def test_mapped_windows_agree_with_streamed_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain file is memory-mapped and walked window by window; a gzip file is read in chunks: same rows."""
+    from scapy.layers.inet import TCP
+
+    from parsers import pcapfile
+
+    noise = [
+        Ether() / IP(src="10.9.9.9", dst="10.8.8.8") / TCP(sport=443, dport=40000) / Raw(b"n" * n)
+        for n in range(0, 1400, 97)
+    ]
+    pkts = []
+    for i in range(40):
+        pkts += noise[i % 5 : i % 5 + 3]
+        pkts.append(udp(msg(AS_REQ) if i % 2 else msg(ERR_PREAUTH), to_kdc=bool(i % 2)))
+        pkts.append(Ether() / Dot1Q(vlan=7) / IP(src=CLIENT, dst=KDC) / UDP(sport=50001, dport=88) / Raw(msg(AS_REQ)))
+    data = pcap(frames(pkts))
+    monkeypatch.setattr(pcapfile, "_WINDOW", 4096)
+    mapped, r1 = read(tmp_path, data, "m.pcap")
+    streamed, r2 = read(tmp_path, data, "s.pcap.gz", gz=True)
+    assert len(mapped) == 80 and [x[3:] for x in mapped] == [x[3:] for x in streamed]
+    assert [x.record_no for x in mapped] == [x.record_no for x in streamed]
+    assert r1.units == r2.units == len(pkts) and not r1.issues and not r2.issues

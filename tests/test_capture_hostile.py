@@ -149,3 +149,18 @@ def test_byte_flips_raise_nothing_foreign(tmp_path: Path) -> None:
                 read(tmp_path, bytes(data), name)
             except Error:
                 pass
+
+
+def test_unusable_file_raises_before_iteration(tmp_path: Path) -> None:
+    """The CLI can report a bad file at once and go on with the others: nothing needs to be iterated."""
+    from parsers.capture import read_capture
+    from parsers.record import ParseReport
+
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(pcap([])[:20])
+    with pytest.raises(MalformedFile):
+        read_capture(str(cut), ParseReport(str(cut)))
+    text = tmp_path / "x.pcap"
+    text.write_bytes(b"hello")
+    with pytest.raises(UnsupportedFormat):
+        read_capture(str(text), ParseReport(str(text)))

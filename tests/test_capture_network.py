@@ -157,3 +157,24 @@ def test_bad_udp_and_ip_lengths(tmp_path: Path) -> None:
     rows, report = read(tmp_path, pcap([(T0, bytes(b)) for b in (bad_udp, long_udp, bad_ihl, good)]))
     assert kinds(rows) == [(2, "AS-REQ"), (4, "AS-REQ")]
     assert report.issues == {"bad_udp_header": 1, "bad_udp_length": 1, "bad_ip_header": 1}
+
+
+def test_too_many_fragments(tmp_path: Path) -> None:
+    a, b, c = _frags(msg(TGS_REP))
+    from parsers import ip
+
+    rows, report = read(tmp_path, pcap(frames([a] + [b] * (ip.MAX_FRAGMENTS + 5) + [c])))
+    assert rows == [] and report.issues == {"bad_ip_fragment": 1}
+
+
+def test_ipv6_fragment_with_extension_header_inside(tmp_path: Path) -> None:
+    pkt = (
+        IPv6(src="2001:db8::1", dst="2001:db8::5")
+        / IPv6ExtHdrFragment(id=6)
+        / IPv6ExtHdrDestOpt()
+        / UDP(sport=88, dport=50000)
+        / Raw(msg(TGS_REP))
+    )
+    parts = [Ether() / f for f in fragment6(pkt, 400)]
+    rows, report = read(tmp_path, pcap(frames(parts)))
+    assert kinds(rows) == [(len(parts), "TGS-REP")] and not report.issues

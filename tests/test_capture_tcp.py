@@ -196,3 +196,17 @@ def test_phase_of_tcp_error_and_rst(tmp_path: Path) -> None:
     rows, report = read(tmp_path, pcap(frames(pkts)))
     assert [(r.msg_type, r.phase) for r in rows] == [("TGS-REQ", "TGS"), ("KRB-ERROR", "TGS"), ("TGS-REP", "TGS")]
     assert not report.issues
+
+
+def test_port_reuse_starts_a_new_connection(tmp_path: Path) -> None:
+    one = rm(msg(TGS_REQ))
+    pkts = [
+        *_handshake(),
+        tcp(one[:300], C + 1),  # the rest of this connection was not captured
+        *_handshake(c=77_000, s=99_000),  # same ports, new initial sequence numbers
+        tcp(rm(msg(AS_REQ)), 77_001),
+        tcp(rm(msg(ERR_PREAUTH)), 99_001, to_kdc=False),
+    ]
+    rows, report = read(tmp_path, pcap(frames(pkts)))
+    assert [(r.record_no, r.msg_type, r.phase) for r in rows] == [(8, "AS-REQ", "AS"), (9, "KRB-ERROR", "AS")]
+    assert not report.issues  # the lost end of the first connection is no gap: nothing waited behind a hole

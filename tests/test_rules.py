@@ -7,6 +7,7 @@ import string
 import pytest
 
 from krbtrace.analysis import analyze_frame
+from krbtrace.correlate_notes import NOTE_COLUMNS
 from krbtrace.diagnose import (
     FINDING_FIELDS,
     RuleError,
@@ -22,7 +23,8 @@ EXAMPLES = [(r, i) for r in RULES for i in range(len(r.examples))]
 
 
 def _facts_columns() -> set[str]:
-    return set(analyze_frame(example_frame([{"msg_type": "AS-REQ", "client": "x"}])).facts.columns)
+    facts = analyze_frame(example_frame([{"msg_type": "AS-REQ", "client": "x"}])).facts
+    return set(facts.columns) | set(NOTE_COLUMNS)
 
 
 def test_rules_exist_and_have_examples():

@@ -147,3 +147,22 @@ def test_flowtable_pending_bound_makes_a_gap() -> None:
         table.segment(A, 5000, B, 80, 100 + i, 0x18, b"z", 0, 2 + i)  # octets 1..99 never come
     assert report.issues == {"tcp_gap": 1} and sink.gaps == [True]
     assert sink.data[True] == b"z" * (streams.MAX_PENDING_SEGMENTS + 1)
+
+
+def test_refused_flows_are_forgotten_when_they_end() -> None:
+    report = ParseReport("t")
+    asked = []
+
+    def decide(flow: TcpFlow, first: bytes, from_client: bool) -> None:
+        asked.append(first)
+        return None
+
+    table = FlowTable(report, decide)
+    for i in range(3):
+        table.segment(A, 6000 + i, B, 80, 1, 0x18, b"data", 0, 1)
+        table.segment(A, 6000 + i, B, 80, 5, 0x18, b"more", 0, 2)  # not asked again
+    assert len(table.flows) == 3 and asked == [b"data"] * 3
+    table.segment(A, 6000, B, 80, 9, 0x11, b"", 0, 3)
+    table.segment(B, 80, A, 6000, 1, 0x11, b"", 0, 4)
+    table.segment(B, 80, A, 6001, 1, 0x14, b"", 0, 5)  # RST
+    assert list(table.flows) == [(A, 6002, B, 80)] and not report.issues

@@ -35,6 +35,8 @@ DEFAULT_OUT: Final = SAMPLES / "kdc"
 MANIFEST: Final = SAMPLES / "MANIFEST"
 TOTAL_TIMEOUT: Final = 420
 NETNS_ENV: Final = "KDCGEN_IN_NETNS"
+TOOLS: Final = ("krb5kdc", "kadmind", "kdb5_util", "kadmin.local", "kinit", "kvno", "ktutil", "tcpdump", "tshark",
+                "faketime", "curl")  # fmt: skip
 
 
 class Interrupted(Exception):
@@ -53,7 +55,7 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
 
 def _enter_netns(argv: list[str]) -> None:
     """Re-execute in a fresh network namespace (only loopback, port 88 free); returns if that is not possible."""
-    if os.environ.get(NETNS_ENV) or os.geteuid() != 0 or not shutil.which("unshare"):
+    if os.environ.get(NETNS_ENV) or os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("ip")):
         return
     probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False)
     if probe.returncode != 0:
@@ -85,6 +87,8 @@ def generate(scenarios: list[Scenario], out: Path, work: Path) -> dict[str, list
             logs[sc.name] = client.log
             if sc.prepare is not None:
                 sc.prepare(client)
+            if sc.keytab is not None:
+                realm.start_http(sc.keytab)
             with Capture(out / f"{sc.name}.pcap", work):
                 sc.act(client)
             log.info("%s captured", sc.name)
@@ -114,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("kdcgen: must run as root (tcpdump on lo, KDC on port 88)", file=sys.stderr)
         return 2
-    missing = [t for t in ("krb5kdc", "kadmind", "kdb5_util", "kadmin.local", "kinit", "kvno", "tcpdump", "tshark",
-                           "faketime") if not shutil.which(t)]  # fmt: skip
+    missing = [t for t in TOOLS if not shutil.which(t)]
     if missing:
         print(f"kdcgen: missing tools: {', '.join(missing)}", file=sys.stderr)
         return 2

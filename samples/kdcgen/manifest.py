@@ -2,7 +2,8 @@
 
 One TSV line per capture: ``pcap``, ``sequence`` (the ordered Kerberos messages, a KRB-ERROR as ``KRB-ERROR:code``
 with the RFC 4120 §7.5.9 number, kpasswd (RFC 3244) by direction as ``KPASSWD-REQ`` / ``KPASSWD-REP``),
-``transport`` (udp/tcp per message), ``frames`` (frame numbers of those messages in the committed capture only;
+``transport`` (udp/tcp per message), ``carrier`` (kdc, kpasswd or http per message: what carries the
+message, the timeline's ``carrier`` column), ``frames`` (frame numbers of those messages in the committed capture only;
 a regenerated capture has other numbers), ``facts`` (``key=value`` items checked against TShark's fields) and
 ``title``. The sequence of a frame is its outermost message: TShark also lists the AP-REQ nested in a TGS-REQ's
 PA-TGS-REQ or in a FAST armour, which is part of that request.
@@ -26,14 +27,16 @@ KPASSWD_PORT: Final = 464
 FIELDS: Final = (
     "frame.number", "ip.src", "ipv6.src", "udp.srcport", "udp.dstport", "tcp.srcport", "tcp.dstport",
     "kerberos.msg_type", "kerberos.error_code", "kerberos.CNameString", "kerberos.SNameString", "kerberos.realm",
-    "kerberos.etype", "kerberos.padata_type", "udp.payload", "http.response.code",
+    "kerberos.etype", "kerberos.padata_type", "kerberos.kdc_options", "udp.payload", "http.response.code",
+    "http.request.method",
 )  # fmt: skip
-COLUMNS: Final = ("pcap", "sequence", "transport", "frames", "facts", "title")
+COLUMNS: Final = ("pcap", "sequence", "transport", "carrier", "frames", "facts", "title")
 HEADER: Final = (
     "# samples/MANIFEST: the Kerberos messages each capture in samples/kdc must decode to, read by TShark.\n"
     "# Regenerate (root, ~10 s): python3 -m samples.kdcgen    Check a fresh run against this file: "
     "python3 -m samples.kdcgen --check </dev/null\n"
-    "# sequence: outermost message per frame, KRB-ERROR:<error-code>; transport: per message; frames: frame numbers "
+    "# sequence: outermost message per frame, KRB-ERROR:<error-code>; transport, carrier (kdc, kpasswd, http): per "
+    "message; frames: frame numbers "
     "in the committed capture; facts: key=value checked against TShark (etypes = every EncryptedData/ETYPE-INFO2 "
     "etype seen).\n"
 )
@@ -51,6 +54,7 @@ class Message:
     token: str
     transport: str
     ip: int
+    carrier: str
 
 
 @dataclass
@@ -69,6 +73,10 @@ class Reading:
     @property
     def transport(self) -> str:
         return " ".join(m.transport for m in self.messages)
+
+    @property
+    def carrier(self) -> str:
+        return " ".join(m.carrier for m in self.messages)
 
     @property
     def frames(self) -> str:
@@ -134,9 +142,11 @@ def read_pcap(pcap: Path) -> Reading:
         kpasswd = KPASSWD_PORT in (sport, dport)
         token = _token(row, kpasswd, dport == KPASSWD_PORT)
         ip = 6 if row["ipv6.src"] else 4
-        reading.messages.append(Message(int(row["frame.number"]), token, "udp" if udp else "tcp", ip))
+        http = bool(row["http.response.code"] or row["http.request.method"])
+        carrier = "http" if http else "kpasswd" if kpasswd else "kdc"
+        reading.messages.append(Message(int(row["frame.number"]), token, "udp" if udp else "tcp", ip, carrier))
         for f in ("kerberos.CNameString", "kerberos.SNameString", "kerberos.realm", "kerberos.etype",
-                  "kerberos.padata_type"):  # fmt: skip
+                  "kerberos.padata_type", "kerberos.kdc_options"):  # fmt: skip
             reading.values.setdefault(f, []).extend(v for v in row[f].split("|") if v)
     return reading
 
@@ -149,7 +159,13 @@ def _has_run(values: list[str], parts: list[str]) -> bool:
 
 
 def check_facts(facts: str, reading: Reading) -> list[str]:
-    """Each ``key=value`` fact against TShark's fields; returns the ones that do not hold."""
+    """Each ``key=value`` fact against TShark's fields; returns the ones that do not hold.
+
+    ``client``/``realm``/``etype``/``padata``/``kdc_options`` (hex): some message carries that value;
+    ``service``: some PrincipalName is that name; ``nopadata``: no message carries that PA-DATA type;
+    ``transport``: the set of transports. Other keys (``etypes``, ``ip``, ``http``) are compared by
+    :func:`compare`.
+    """
     bad = []
     v = reading.values
     for item in facts.split():
@@ -164,6 +180,10 @@ def check_facts(facts: str, reading: Reading) -> list[str]:
             ok = want in v.get("kerberos.etype", [])
         elif key == "padata":
             ok = want in v.get("kerberos.padata_type", [])
+        elif key == "nopadata":
+            ok = want not in v.get("kerberos.padata_type", [])
+        elif key == "kdc_options":
+            ok = want in v.get("kerberos.kdc_options", [])
         elif key == "transport":
             ok = sorted(set(reading.transport.split())) == sorted(want.split(","))
         else:
@@ -188,17 +208,33 @@ def entry(name: str, title: str, facts: str, reading: Reading) -> dict[str, str]
         "pcap": f"{name}.pcap",
         "sequence": reading.sequence,
         "transport": reading.transport,
+        "carrier": reading.carrier,
         "frames": reading.frames,
         "facts": f"{facts} {reading.derived()}",
         "title": title,
     }
 
 
+class ManifestError(ValueError):
+    """The manifest file is not in the format :func:`dump` writes."""
+
+
 def load(path: Path) -> dict[str, dict[str, str]]:
-    """The manifest's entries by scenario name (the pcap file's stem)."""
-    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    rows = csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
-    return {Path(r["pcap"]).stem: r for r in rows}
+    """The manifest's entries by scenario name (the pcap file's stem); raises :class:`ManifestError` on a
+    missing header, a line with the wrong number of columns or a repeated capture."""
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line and not line.startswith("#")]
+    if not lines or tuple(lines[0].split("\t")) != COLUMNS:
+        raise ManifestError(f"{path}: the first non-comment line must be the header {' '.join(COLUMNS)}")
+    out: dict[str, dict[str, str]] = {}
+    for n, line in enumerate(lines[1:], 2):
+        cells = line.split("\t")
+        if len(cells) != len(COLUMNS) or not cells[0].endswith(".pcap"):
+            raise ManifestError(f"{path}: data line {n} has {len(cells)} columns, not {len(COLUMNS)}: {line[:80]!r}")
+        name = Path(cells[0]).stem
+        if name in out:
+            raise ManifestError(f"{path}: {cells[0]} listed twice")
+        out[name] = dict(zip(COLUMNS, cells, strict=True))
+    return out
 
 
 def dump(entries: dict[str, dict[str, str]]) -> str:
@@ -214,7 +250,7 @@ def dump(entries: dict[str, dict[str, str]]) -> str:
 def compare(want: dict[str, str], reading: Reading) -> list[str]:
     """Differences between a manifest entry and a (re)generated capture; frame numbers are not compared."""
     out = []
-    for col, got in (("sequence", reading.sequence), ("transport", reading.transport)):
+    for col, got in (("sequence", reading.sequence), ("transport", reading.transport), ("carrier", reading.carrier)):
         if want[col] != got:
             out.append(f"{col}\n      manifest {want[col]}\n      tshark   {got}")
     facts = want["facts"].split()

@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,11 @@ PASSWORDS: Final[dict[str, str]] = {
     "host/client.example.test": "Host-key-pass1",
 }
 NEW_PASSWORD: Final = "Expired-pass2"
+#: HTTP/web.example.test's key after the rotation of the kvno-mismatch scenario (kvno 2).
+ROTATED_HTTP_PASSWORD: Final = "Http-key-pass2"
+#: A key for HTTP/web.example.test at the right kvno that is not the KDC's (the wrong-service-key scenario).
+WRONG_HTTP_PASSWORD: Final = "Not-The-Service-Key"
+HTTP_PORT: Final = 8080
 MASTER_PASSWORD: Final = "Master-pass1"
 #: Principals whose keys go into the decryption keytab (TShark: -o kerberos.file:example.test.keytab).
 KEYTAB_PRINCIPALS: Final = tuple(PASSWORDS)
@@ -143,6 +149,7 @@ class Realm:
 
     run: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    http_keytab: str | None = None
 
     def __post_init__(self) -> None:
         for sub in ("db", "log", "cc", "rcache", "conf"):
@@ -159,6 +166,8 @@ class Realm:
             "TMPDIR": str(self.run),
             "KRB5RCACHEDIR": str(self.run / "rcache"),
             "KRB5_TRACE": "/dev/null",
+            # The HTTP service and the replaying client are modules of this package.
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent.parent),
         }
 
     def kdc_env(self, kdc: Kdc) -> dict[str, str]:
@@ -278,5 +287,58 @@ class Realm:
                 proc.wait(timeout=5)
         self.procs.clear()
 
+    # --- the HTTP service (samples.kdcgen.http) ---
+
+    def start_http(self, keytab: str) -> None:
+        """(Re)start the Negotiate HTTP service on 127.0.0.1:8080 with ``keytab`` (a file in the run folder)."""
+        running = self.procs.get("http")
+        if running is not None and running.poll() is None and self.http_keytab == keytab:
+            return
+        self.stop_one("http")
+        env = self.base_env()
+        env["KRB5_CONFIG"] = str(self.run / "conf" / "krb5-main.conf")
+        env["KRB5_KTNAME"] = f"FILE:{self.run / keytab}"
+        self._spawn("http", [sys.executable, "-m", "samples.kdcgen.http", "serve", str(HTTP_PORT)], env)
+        self.http_keytab = keytab
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _port_open("127.0.0.1", HTTP_PORT):
+            proc = self.procs["http"]
+            if proc.poll() is not None or time.monotonic() > deadline:
+                text = (self.run / "log" / "http.stderr").read_text(errors="replace")
+                raise RealmError(f"HTTP service did not start: {text.strip()[-400:]}")
+            time.sleep(0.05)
+
+    def stop_one(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+    def make_keytab(self, name: str, entries: list[tuple[str, int, str, str]], base: str | None = None) -> None:
+        """Write keytab ``name`` from ``base`` (a keytab in the run folder, optional) plus one key per
+        (principal, kvno, enctype, password), derived with the principal's default salt (ktutil, stdin)."""
+        script = f"rkt {self.run / base}\n" if base else ""
+        for principal, kvno, enctype, password in entries:
+            script += f"addent -password -p {principal}@{REALM} -k {kvno} -e {enctype}\n{password}\n"
+        script += f"wkt {self.run / name}\nq\n"
+        proc = subprocess.run(
+            ["ktutil"], input=script.encode(), env=self.kdc_env(KDCS[0]), capture_output=True, timeout=30, check=False
+        )
+        if proc.returncode != 0 or not (self.run / name).exists():
+            raise RealmError(f"ktutil failed: {proc.stderr.decode(errors='replace').strip()}")
+
     def export_keytab(self, dest: Path) -> None:
-        shutil.copyfile(self.run / "all.keytab", dest)
+        """The decryption keytab: every key of the realm, plus the keys two scenarios create later (kvno 2 of
+        HTTP/web after the rotation, of pwexpired after the kpasswd change), so a partial run (``--only``)
+        writes the same keys as a full one."""
+        later = [
+            (principal, 2, enctype, password)
+            for principal, password in (("HTTP/web.example.test", ROTATED_HTTP_PASSWORD), ("pwexpired", NEW_PASSWORD))
+            for enctype in ("aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96", "arcfour-hmac")
+        ]
+        self.make_keytab("export.keytab", later, base="all.keytab")
+        shutil.copyfile(self.run / "export.keytab", dest)

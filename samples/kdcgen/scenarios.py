@@ -9,12 +9,13 @@ Sequences use the manifest's tokens (:mod:`samples.kdcgen.manifest`): ``AS-REQ``
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from .realm import NEW_PASSWORD, PASSWORDS, Realm
+from .realm import HTTP_PORT, NEW_PASSWORD, PASSWORDS, ROTATED_HTTP_PASSWORD, WRONG_HTTP_PASSWORD, Realm
 
 CLIENT_TIMEOUT: Final = 30.0
 WEB: Final = "HTTP/web.example.test"
@@ -68,12 +69,26 @@ class Client:
     def kvno(self, service: str, **kw: str) -> int:
         return self.run(["kvno", service], **kw)
 
+    def curl(self, **kw: str) -> int:
+        """``curl --negotiate`` to the HTTP service (SPNEGO, RFC 4559); prints the status codes in the log."""
+        host = f"web.example.test:{HTTP_PORT}"
+        return self.run(
+            ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", "--negotiate", "-u", ":",
+             "--resolve", f"{host}:127.0.0.1", f"http://{host}/"],
+            **kw,
+        )  # fmt: skip
+
+    def replay(self) -> int:
+        argv = [sys.executable, "-m", "samples.kdcgen.http", "replay", "127.0.0.1", str(HTTP_PORT), "web.example.test"]
+        return self.run(argv)
+
 
 @dataclass(frozen=True)
 class Scenario:
     """One capture: file stem, what it shows, the expected sequence, key facts, and the client actions.
 
-    ``prepare`` runs before the capture starts (e.g. getting an armour TGT), ``act`` while it runs.
+    ``prepare`` runs before the capture starts (e.g. getting an armour TGT), ``act`` while it runs; ``keytab``
+    names the keytab the HTTP service must run with (``None``: no HTTP service needed).
     """
 
     name: str
@@ -82,6 +97,7 @@ class Scenario:
     facts: str
     act: Callable[[Client], object]
     prepare: Callable[[Client], object] | None = None
+    keytab: str | None = None
 
 
 def _as_tgs_ok(c: Client) -> None:
@@ -136,6 +152,23 @@ def _renew(c: Client) -> None:
     c.run(["kinit", "-R"])
 
 
+def _wrong_key_prepare(c: Client) -> None:
+    c.realm.make_keytab("wrong.keytab", [(WEB, 1, "aes256-cts-hmac-sha1-96", WRONG_HTTP_PASSWORD)])
+    c.kinit("alice")
+
+
+def _rotate_prepare(c: Client) -> None:
+    # The service key is changed in the KDC (kvno 2) while the service keeps its kvno-1 keytab (the decryption
+    # keytab always holds the kvno-2 key). Keep this scenario last: it changes the realm for everything after it.
+    c.realm.admin([f"cpw -pw {ROTATED_HTTP_PASSWORD} {WEB}"])
+    c.kinit("alice")
+
+
+def _http_skew(c: Client) -> None:
+    c.kvno(WEB)
+    c.curl(faketime="+10m")
+
+
 SCENARIOS: Final = (
     Scenario("01_as_tgs_ok", "AS and TGS success: PREAUTH_REQUIRED, pre-auth retry, service ticket",
              f"{AS_OK} {TGS_OK}", f"client=alice service={WEB} etype=18 padata=2 transport=udp", _as_tgs_ok),
@@ -164,7 +197,7 @@ SCENARIOS: Final = (
              "on port 464, new TGT", f"AS-REQ KRB-ERROR:23 {AS_OK} KPASSWD-REQ KPASSWD-REP {AS_OK}",
              "client=pwexpired service=kadmin/changepw", _pwexpired),
     Scenario("12_asrep_roast_no_preauth", "account without pre-authentication: AS-REP at once (AS-REP roastable)",
-             "AS-REQ AS-REP", "client=roast", lambda c: c.kinit("roast")),
+             "AS-REQ AS-REP", "client=roast nopadata=2", lambda c: c.kinit("roast")),
     Scenario("13_tcp_only", "client with udp_preference_limit = 1: everything over TCP",
              f"{AS_OK} {TGS_OK}", f"client=alice service={WEB} transport=tcp",
              lambda c: (c.kinit("alice", variant="tcp"), c.kvno(WEB, variant="tcp"))),
@@ -177,27 +210,43 @@ SCENARIOS: Final = (
              f"client=alice service={WEB}",
              lambda c: (c.kinit("alice", variant="ipv6"), c.kvno(WEB, variant="ipv6"))),
     Scenario("16_fast_armor", "FAST (kinit -T with a host armour TGT): right password, then a wrong one",
-             f"{AS_OK} {AS_BAD_PW}", "client=alice padata=136", _fast, _fast_prepare),
+             f"{AS_OK} {AS_BAD_PW}", "client=alice padata=136 nopadata=2", _fast, _fast_prepare),
     Scenario("17_renew", "renewable TGT, then kinit -R: TGS-REQ with the renew option for krbtgt",
-             f"{AS_OK} {TGS_OK}", "client=alice service=krbtgt/EXAMPLE.TEST", _renew),
+             f"{AS_OK} {TGS_OK}", "client=alice service=krbtgt/EXAMPLE.TEST kdc_options=40800002", _renew),
     Scenario("18_rc4_only", "RC4-only client (permitted_enctypes arcfour-hmac): etype 23 everywhere",
              f"{AS_OK} {TGS_OK}", f"client=alice service={WEB} etype=23",
              lambda c: (c.kinit("alice", variant="rc4"), c.kvno(WEB, variant="rc4"))),
     Scenario("19_wrong_realm", "client asks this KDC for a realm it does not serve (OTHER.TEST)",
              "AS-REQ KRB-ERROR:6", "client=alice realm=OTHER.TEST", lambda c: c.kinit("alice@OTHER.TEST")),
+    # AP phase in HTTP Negotiate (SPNEGO); the TGT is obtained before the capture, the TGS exchange is captured.
+    Scenario("20_http_ok", "HTTP Negotiate success with mutual authentication: 401, AP-REQ, 200 with AP-REP",
+             f"{TGS_OK} AP-REQ AP-REP", f"service={WEB}", lambda c: c.curl(),
+             lambda c: c.kinit("alice"), "http.keytab"),
+    Scenario("21_http_skew", "service ticket fine, client clock 10 min ahead at the HTTP service: SKEW token, 401",
+             f"{TGS_OK} AP-REQ KRB-ERROR:37", f"service={WEB}", _http_skew, lambda c: c.kinit("alice"),
+             "http.keytab"),
+    Scenario("22_http_replay", "the same SPNEGO token sent twice: 200, then REPEAT from the replay cache",
+             f"{TGS_OK} AP-REQ AP-REP AP-REQ KRB-ERROR:34", f"service={WEB}", lambda c: c.replay(),
+             lambda c: c.kinit("alice"), "http.keytab"),
+    Scenario("23_http_wrong_key", "HTTP service keytab with the right SPN and kvno but another key: BAD_INTEGRITY",
+             f"{TGS_OK} AP-REQ KRB-ERROR:31", f"service={WEB}", lambda c: c.curl(), _wrong_key_prepare,
+             "wrong.keytab"),
+    Scenario("24_http_kvno_mismatch", "service key rotated in the KDC (kvno 2), the service keeps kvno 1: BADKEYVER",
+             f"{TGS_OK} AP-REQ KRB-ERROR:44", f"service={WEB}", lambda c: c.curl(), _rotate_prepare, "http.keytab"),
 )  # fmt: skip
 
 BY_NAME: Final = {s.name: s for s in SCENARIOS}
 
 
 def select(names: Sequence[str]) -> list[Scenario]:
-    """The scenarios named (by full name or the leading number); all when ``names`` is empty."""
+    """The scenarios named (by full name, file name or leading number), in definition order; all when empty."""
     if not names:
         return list(SCENARIOS)
-    out = []
+    wanted = set()
     for n in names:
-        hits = [s for s in SCENARIOS if s.name == n or s.name.split("_")[0] == n or s.name == Path(n).stem]
+        hits = {s.name for s in SCENARIOS if s.name == n or s.name.split("_")[0] == n or s.name == Path(n).stem}
         if not hits:
             raise KeyError(f"unknown scenario {n!r}; known: {', '.join(BY_NAME)}")
-        out += hits
-    return out
+        wanted |= hits
+    # Always in the defined order: later scenarios may change the realm (key rotation).
+    return [s for s in SCENARIOS if s.name in wanted]

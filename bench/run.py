@@ -1,0 +1,124 @@
+"""Time krbtrace against TShark on the benchmark captures, side by side, in one run.
+
+    python3 bench/make_captures.py          # once: bench/out/mixed.pcap, bench/out/kerberos.pcap
+    python3 bench/run.py [--repeat 3] [--cli] [FILE ...]
+
+For each capture, each tool runs as its own child process (so its peak RSS is its own, read with ``os.wait4``);
+the best of ``--repeat`` runs is kept. Tools:
+
+* ``read_capture``: ``parsers.iter_records`` over the file, rows counted (the decode layer alone);
+* ``krbtrace timeline`` (with ``--cli``): the CLI writing the whole timeline to Parquet (decode + polars);
+* ``tshark``: ``tshark -n -r FILE -Y kerberos -T fields -e frame.number -e kerberos.msg_type -e kerberos.error_code
+  -e kerberos.CNameString -e kerberos.SNameString -e kerberos.realm``, its output counted.
+
+Printed per capture and tool: wall and CPU (user+sys) seconds, packets/s and Kerberos messages/s on CPU time (the
+machine may be shared: CPU time is the fairer clock), peak RSS, and the ratio tshark / krbtrace of CPU seconds.
+Messages found are checked against bench/out/manifest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+READ = """
+import sys
+from parsers import iter_records
+from parsers.record import ParseReport
+r = ParseReport(sys.argv[1])
+n = sum(1 for _ in iter_records(sys.argv[1], r))
+print(n, r.units, dict(r.issues))
+"""
+
+
+def _top_level(types: str) -> int:
+    """Top-level messages of a TShark msg_type cell: an AP-REQ (14) right after an AS/TGS-REQ is its PA-TGS-REQ."""
+    n = 0
+    prev = ""
+    for t in types.split(","):
+        if not (t == "14" and prev in ("10", "12")):
+            n += 1
+        prev = t
+    return n
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
+    """(wall s, cpu s, peak RSS MiB, stdout) of one child process."""
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed ({status}): {' '.join(cmd)}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, text
+
+
+def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
+    runs = [run(cmd, env) for _ in range(repeat)]
+    return min(runs, key=lambda r: r[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="krbtrace vs tshark on the benchmark captures")
+    ap.add_argument("files", nargs="*", type=Path)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cli", action="store_true", help="also time `krbtrace timeline FILE -o out.parquet`")
+    args = ap.parse_args()
+    files = args.files or [HERE / "out" / "mixed.pcap", HERE / "out" / "kerberos.pcap"]
+    manifest_path = HERE / "out" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    tshark = shutil.which("tshark")
+    for path in files:
+        if not path.exists():
+            raise SystemExit(f"{path} missing: run python3 bench/make_captures.py first")
+        want = manifest.get(path.name, {})
+        print(f"\n{path.name}: {path.stat().st_size / 2**20:.0f} MiB, manifest {want}")
+        print(f"  {'tool':<18}{'wall s':>8}{'cpu s':>8}{'pkt/s':>11}{'msg/s':>9}{'RSS MiB':>9}  found")
+        results = {}
+        wall, cpu, rss, text = best([sys.executable, "-c", READ, str(path)], args.repeat, env)
+        found, packets = (int(x) for x in text.split()[:2])
+        results["read_capture"] = (wall, cpu, rss, found, packets)
+        if args.cli:
+            with tempfile.TemporaryDirectory() as tmp:
+                cmd = [sys.executable, "-m", "krbtrace.cli", "timeline", str(path), "-o", f"{tmp}/t.parquet"]
+                wall, cpu, rss, _ = best(cmd, args.repeat, env)
+            results["krbtrace timeline"] = (wall, cpu, rss, found, packets)
+        if tshark:
+            fields = [
+                "frame.number", "kerberos.msg_type", "kerberos.error_code", "kerberos.CNameString",
+                "kerberos.SNameString", "kerberos.realm",
+            ]  # fmt: skip
+            cmd = [tshark, "-n", "-r", str(path), "-Y", "kerberos", "-T", "fields"]
+            for f in fields:
+                cmd += ["-e", f]
+            wall, cpu, rss, text = best(cmd, args.repeat)
+            msgs = sum(_top_level(ln.split("\t")[1]) for ln in text.splitlines() if ln)
+            results["tshark"] = (wall, cpu, rss, msgs, packets)
+        for tool, (wall, cpu, rss, msgs, pk) in results.items():
+            print(f"  {tool:<18}{wall:>8.2f}{cpu:>8.2f}{pk / cpu:>11,.0f}{msgs / cpu:>9,.0f}{rss:>9}  {msgs}")
+        if "tshark" in results:
+            t_cpu = results["tshark"][1]
+            for tool in results:
+                if tool != "tshark":
+                    w, c = results[tool][0], results[tool][1]
+                    print(f"  ratio tshark/{tool}: {t_cpu / c:.1f}x CPU, {results['tshark'][0] / w:.1f}x wall")
+        if want and results["read_capture"][3] != want.get("kerberos_messages"):
+            print(f"  !! read_capture found {results['read_capture'][3]} messages, manifest says {want}")
+
+
+if __name__ == "__main__":
+    main()
