@@ -104,7 +104,10 @@ JS: Final = """
     });
   });
   only.querySelector("button").addEventListener("click", function () { picked = null; only.hidden = true; apply(); });
+  var m = /^#q=(.*)$/.exec(window.location.hash);  // report.html#q=alice opens filtered: a link to share
+  if (m) { q.value = decodeURIComponent(m[1]); }
   apply();
+  document.documentElement.dataset.ready = "1";
 })();
 """
 
