@@ -203,6 +203,7 @@ def _highlight_findings(ax: Axes, fnd: pl.DataFrame, part: pl.DataFrame, by: str
     """
     drawn: set[int] = set()
     labels: dict[float, tuple[float, list[str]]] = {}
+    view = ax.get_xlim()
     for i, f in enumerate(fnd.iter_rows(named=True)):
         ids = list(f["row_ids"] or [])
         names = list((f["principals"] if by == "principal" else f["hosts"]) or [])
@@ -212,7 +213,7 @@ def _highlight_findings(ax: Axes, fnd: pl.DataFrame, part: pl.DataFrame, by: str
         for (lane_y,), sub in hit.group_by((pl.col("y") + 0.5).floor()):
             xs = sub["xn"].to_numpy()
             lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
-            pad = max((hi - lo) * 0.02, 2.0 / 86400)
+            pad = max((hi - lo) * 0.02, (view[1] - view[0]) * 0.006)  # a lone exchange gets a box it fits in
             y = float(lane_y)  # the lane's centre, whatever the phase offsets
             ax.add_patch(
                 Rectangle(
