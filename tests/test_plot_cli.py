@@ -82,3 +82,14 @@ def test_clock_offsets_of_the_skewed_client() -> None:
     client = [w for label, w in bars.items() if "(client)" in label]
     assert len(client) == 1 and abs(client[0] - 600) < 5
     assert "1 of" in ax.get_title() and "outside tolerance" in ax.get_title()
+
+
+def test_unwritable_outputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest("04_server_unknown.pcap")
+    pcap = str(SAMPLES / "kdc" / "04_server_unknown.pcap")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["analyze", pcap, "--plot", str(blocker), "--no-progress", "--fail-on", "never"]) == 2
+    assert main(["analyze", pcap, "--html", str(tmp_path / "no" / "such" / "dir.html"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert str(blocker) in err and "dir.html" in err
