@@ -105,7 +105,7 @@ def swimlane(data: Any, by: str = "principal", top: int = 25, findings: bool = T
         _label_errors(ax, part)
         cited |= _highlight_findings(ax, fnd, part, by)
     axes[0].set_yticks(range(len(lanes)), [short(n) for n in lanes], fontsize=8)
-    axes[0].set_ylim(len(lanes) - 0.5, -0.5)
+    axes[0].set_ylim(len(lanes) - 0.5, -0.8)  # headroom for the top lane's error label
     axes[0].set_ylabel("principal" if by == "principal" else "client host")
     order = "findings, then failed exchanges" if findings else "failed exchanges"
     fig.suptitle(f"Kerberos exchanges per {noun[:-1]} — {cut_text(len(lanes), ranked.height, noun, order)}")
@@ -202,7 +202,7 @@ def _highlight_findings(ax: Axes, fnd: pl.DataFrame, part: pl.DataFrame, by: str
     Returns the indices of the findings drawn. The rule names of a lane share one label.
     """
     drawn: set[int] = set()
-    labels: dict[float, tuple[float, list[str]]] = {}
+    labels: dict[float, tuple[float, float, list[str]]] = {}
     view = ax.get_xlim()
     for i, f in enumerate(fnd.iter_rows(named=True)):
         ids = list(f["row_ids"] or [])
@@ -228,18 +228,21 @@ def _highlight_findings(ax: Axes, fnd: pl.DataFrame, part: pl.DataFrame, by: str
                     zorder=1,
                 )
             )
-            x0, rules = labels.get(y, (lo - pad, []))
+            x0, x1, rules = labels.get(y, (lo - pad, hi + pad, []))
             if f["rule"] not in rules:
                 rules.append(str(f["rule"]))
-            labels[y] = (min(x0, lo - pad), rules)
+            labels[y] = (min(x0, lo - pad), max(x1, hi + pad), rules)
             drawn.add(i)
     lo, hi = ax.get_xlim()
     width_pt = ax.get_position().width * ax.get_figure().get_figwidth() * 72  # type: ignore[union-attr]
-    for y, (x0, rules) in labels.items():
+    per_char = 4.0 * (hi - lo) / width_pt
+    for y, (x0, x1, rules) in labels.items():
+        right = x0 > (lo + hi) / 2  # then the label ends at the box's right edge and runs leftwards
         ax.annotate(
-            fit_labels(rules, int((hi - x0) / (4.0 * (hi - lo) / width_pt)) - 2),
-            (x0, y + 0.46),
-            xytext=(2, 1),
+            fit_labels(rules, int(((x1 - lo) if right else (hi - x0)) / per_char) - 2),
+            (x1 if right else x0, y + 0.46),
+            xytext=(-2 if right else 2, 1),
+            ha="right" if right else "left",
             textcoords="offset points",
             fontsize=6.5,
             color="#8d6e00",
