@@ -279,6 +279,54 @@ class _Interface:
             pos += (length + 3) & ~3
 
 
+#: Enhanced Packet Block header + Ethernet + IPv4 header + the two ports.
+_FUSED_NG_SPAN: Final = 28 + 38
+
+
+def _fused_epb(ifaces: list[_Interface], endian: str) -> Callable[[bytes, int, int, int], Iterator[Frame | int]] | None:
+    """Like :func:`_fused_ethernet`, for Enhanced Packet Blocks when every interface of the section is Ethernet:
+    block header, interface, captured length and the Ethernet/IPv4/port fields in one unpack. Anything unusual (another
+    block type, a length that needs checking, another link layer) ends the loop, and the general code takes over."""
+    if not ifaces or any(i.linktype != 1 or getattr(i.keep, "ethernet_ports", None) is None for i in ifaces):
+        return None
+    keep = ifaces[0].keep
+    assert keep is not None
+    ports: frozenset[int] = keep.ethernet_ports  # type: ignore[attr-defined]
+    tcp_always = keep.tcp_always  # type: ignore[attr-defined]
+    rec = struct.Struct(endian + "III8xI4x12xHB5xHxB10xHH").unpack_from
+    trailer = struct.Struct(endian + "I").unpack_from
+    stamp = struct.Struct(endian + "4xIIII").unpack_from
+    swap = _swap16 if endian == "<" else int
+    ipv4 = swap(0x0800)
+    frag_mask = swap(0x3FFF)
+    wanted = frozenset(swap(p) for p in ports)
+    nif = len(ifaces)
+
+    def fused(buf: bytes, pos: int, n: int, frame_no: int) -> Iterator[Frame | int]:
+        limit = n - _FUSED_NG_SPAN
+        while pos <= limit:
+            btype, blen, iface_id, caplen, et, vi, frag, proto, sp, dp = rec(buf, pos)
+            end = pos + blen
+            if btype != 6 or end > n or blen & 3 or caplen > blen - 32 or iface_id >= nif:
+                break
+            if trailer(buf, end - 4)[0] != blen:
+                break
+            frame_no += 1
+            if et == ipv4 and vi == 0x45 and caplen >= 38 and not frag & frag_mask:
+                hit = (proto == 17 or proto == 6) and (sp in wanted or dp in wanted or (tcp_always and proto == 6))
+            else:
+                hit = keep(buf, pos + 28, pos + 28 + caplen)
+            if hit:
+                hi, lo, _caplen, orig = stamp(buf, pos + 8)
+                iface = ifaces[iface_id]
+                ts = ((hi << 32 | lo) * iface.mul) // iface.div + iface.offset
+                yield frame_no, ts, 1, buf[pos + 28 : pos + 28 + caplen], orig
+            pos = end
+        yield pos << 32 | frame_no
+
+    return fused
+
+
 def _pcapng(
     fh: BinaryIO, head: bytes, report: ParseReport, keep_for: Callable[[int], Prefilter | None]
 ) -> Iterator[Frame]:
@@ -287,13 +335,29 @@ def _pcapng(
     frame_no = 0
     unsupported = 0
     unknown_linktypes: set[int] = set()
-    buf = head
+    buf: bytes | mmap.mmap = head
     pos = 0
     n = len(buf)
+    mapped = _map(fh)
+    if mapped is not None:
+        buf, n = mapped, len(mapped)
+    released = 0
+    fused: Callable[[bytes, int, int, int], Iterator[Frame | int]] | None = None
     try:
         while True:
+            if fused is not None and n - pos >= _FUSED_NG_SPAN:
+                for item in fused(buf, pos, min(n, pos + _WINDOW), frame_no):
+                    if type(item) is int:
+                        pos, frame_no = item >> 32, item & 0xFFFFFFFF
+                        break
+                    frame_no = item[0]
+                    yield item
+            if mapped is not None and pos - released >= _WINDOW:
+                upto = pos - pos % mmap.PAGESIZE
+                mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                released = upto
             if n - pos < 12:
-                more = _read_more(fh, report, 0)
+                more = b"" if mapped is not None else _read_more(fh, report, 0)
                 if not more:
                     if n - pos:
                         report.add("truncated_file", frame_no + 1, f"{n - pos} octets of a block header")
@@ -315,7 +379,7 @@ def _pcapng(
                 return
             end = pos + blen
             if end > n:
-                more = _read_more(fh, report, end - n)
+                more = b"" if mapped is not None else _read_more(fh, report, end - n)
                 if not more:
                     report.add("truncated_file", frame_no + 1, f"{n - pos} of {blen} octets of a block")
                     return
@@ -330,7 +394,9 @@ def _pcapng(
             bend = end - 4
             if btype_n == 6 or btype_n == 2:  # Enhanced Packet Block, obsolete Packet Block
                 frame_no += 1
-                if btype_n == 6:
+                if bend - body < 20:
+                    iface_id, hi, lo, caplen, orig = 0, 0, 0, bend - body, 0
+                elif btype_n == 6:
                     iface_id, hi, lo, caplen, orig = struct.unpack_from(endian + "IIIII", buf, body)
                 else:
                     iface_id, _drops, hi, lo, caplen, orig = struct.unpack_from(endian + "HHIIII", buf, body)
@@ -368,12 +434,16 @@ def _pcapng(
                     iface = _Interface(linktype, snaplen, keep)
                     iface.options(buf, body + 8, bend, endian)
                     ifaces.append(iface)
+                    fused = _fused_epb(ifaces, endian)
                 else:
                     report.add("pcapng_bad_block", frame_no + 1, "interface description block too short")
             elif btype_n == 0x0A0D0D0A:
                 ifaces = []  # interface numbers restart in every section
+                fused = None
             pos = end
     finally:
+        if mapped is not None:
+            mapped.close()
         report.units += frame_no
         if unsupported:
             kinds = ", ".join(str(t) for t in sorted(unknown_linktypes))

@@ -21,6 +21,9 @@ from scapy.packet import Packet, Raw
 from parsers.capture import read_capture
 from parsers.record import KrbRecord, ParseReport
 
+#: Explicit MAC addresses: without them scapy resolves the destination on the network (ND for IPv6 takes seconds).
+MAC_A = "02:00:00:00:00:05"
+MAC_B = "02:00:00:00:00:01"
 CLIENT = "10.0.0.5"
 KDC = "10.0.0.1"
 T0 = 1_700_000_000_000_000  # microseconds
@@ -105,13 +108,13 @@ def spb(data: bytes, endian: str = "<") -> bytes:
 def udp(payload: bytes, to_kdc: bool = True, sport: int = 50000, port: int = 88, **ip: object) -> Packet:
     src, dst = (CLIENT, KDC) if to_kdc else (KDC, CLIENT)
     s, d = (sport, port) if to_kdc else (port, sport)
-    return Ether() / IP(src=src, dst=dst, **ip) / UDP(sport=s, dport=d) / Raw(payload)
+    return Ether(src=MAC_A, dst=MAC_B) / IP(src=src, dst=dst, **ip) / UDP(sport=s, dport=d) / Raw(payload)
 
 
 def tcp(payload: bytes, seq: int, to_kdc: bool = True, flags: str = "PA", sport: int = 50000, port: int = 88) -> Packet:
     src, dst = (CLIENT, KDC) if to_kdc else (KDC, CLIENT)
     s, d = (sport, port) if to_kdc else (port, sport)
-    pkt = Ether() / IP(src=src, dst=dst) / TCP(sport=s, dport=d, seq=seq % (1 << 32), flags=flags)
+    pkt = Ether(src=MAC_A, dst=MAC_B) / IP(src=src, dst=dst) / TCP(sport=s, dport=d, seq=seq % (1 << 32), flags=flags)
     return pkt / Raw(payload) if payload else pkt
 
 

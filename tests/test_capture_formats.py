@@ -16,6 +16,8 @@ from test_capture_build import (
     CLIENT,
     ERR_PREAUTH,
     KDC,
+    MAC_A,
+    MAC_B,
     T0,
     epb,
     frames,
@@ -112,9 +114,9 @@ def test_sniff() -> None:
 
 
 LINKS = {
-    "ethernet": (1, Ether() / IP(src=CLIENT, dst=KDC)),
-    "vlan": (1, Ether() / Dot1Q(vlan=300) / IP(src=CLIENT, dst=KDC)),
-    "qinq": (1, Ether() / Dot1AD(vlan=10) / Dot1Q(vlan=300) / IP(src=CLIENT, dst=KDC)),
+    "ethernet": (1, Ether(src=MAC_A, dst=MAC_B) / IP(src=CLIENT, dst=KDC)),
+    "vlan": (1, Ether(src=MAC_A, dst=MAC_B) / Dot1Q(vlan=300) / IP(src=CLIENT, dst=KDC)),
+    "qinq": (1, Ether(src=MAC_A, dst=MAC_B) / Dot1AD(vlan=10) / Dot1Q(vlan=300) / IP(src=CLIENT, dst=KDC)),
     "sll": (113, CookedLinux(proto=0x0800) / IP(src=CLIENT, dst=KDC)),
     "sll_vlan": (113, CookedLinux(proto=0x8100) / Dot1Q(vlan=5) / IP(src=CLIENT, dst=KDC)),
     "sll2": (276, CookedLinuxV2(proto=0x0800) / IP(src=CLIENT, dst=KDC)),
@@ -123,7 +125,7 @@ LINKS = {
     "raw_ipv6": (229, IPv6(src="2001:db8::5", dst="2001:db8::1")),
     "raw_v6_in_101": (101, IPv6(src="2001:db8::5", dst="2001:db8::1")),
     "null_le": (0, Loopback(type=2) / IP(src=CLIENT, dst=KDC)),
-    "ethernet_ipv6": (1, Ether() / IPv6(src="2001:db8::5", dst="2001:db8::1")),
+    "ethernet_ipv6": (1, Ether(src=MAC_A, dst=MAC_B) / IPv6(src="2001:db8::5", dst="2001:db8::1")),
 }
 
 
@@ -148,7 +150,7 @@ def test_bsd_loopback_families(tmp_path: Path, linktype: int, family: int, order
 
 
 def test_non_ip_and_unsupported_link(tmp_path: Path) -> None:
-    arp = bytes(Ether(type=0x0806) / Raw(b"\0" * 28))
+    arp = bytes(Ether(src=MAC_A, dst=MAC_B, type=0x0806) / Raw(b"\0" * 28))
     rows, report = read(tmp_path, pcap([(T0, arp), (T0, bytes(udp(msg(AS_REQ))))]))
     assert kinds(rows) == [(2, "AS-REQ")] and not report.issues and report.units == 2
     rows, report = read(tmp_path, pcap([(T0, b"\0" * 60)] * 3, linktype=127))  # 802.11 radiotap
@@ -162,14 +164,20 @@ def test_mapped_windows_agree_with_streamed_reading(tmp_path: Path, monkeypatch:
     from parsers import pcapfile
 
     noise = [
-        Ether() / IP(src="10.9.9.9", dst="10.8.8.8") / TCP(sport=443, dport=40000) / Raw(b"n" * n)
+        Ether(src=MAC_A, dst=MAC_B) / IP(src="10.9.9.9", dst="10.8.8.8") / TCP(sport=443, dport=40000) / Raw(b"n" * n)
         for n in range(0, 1400, 97)
     ]
     pkts = []
     for i in range(40):
         pkts += noise[i % 5 : i % 5 + 3]
         pkts.append(udp(msg(AS_REQ) if i % 2 else msg(ERR_PREAUTH), to_kdc=bool(i % 2)))
-        pkts.append(Ether() / Dot1Q(vlan=7) / IP(src=CLIENT, dst=KDC) / UDP(sport=50001, dport=88) / Raw(msg(AS_REQ)))
+        pkts.append(
+            Ether(src=MAC_A, dst=MAC_B)
+            / Dot1Q(vlan=7)
+            / IP(src=CLIENT, dst=KDC)
+            / UDP(sport=50001, dport=88)
+            / Raw(msg(AS_REQ))
+        )
     data = pcap(frames(pkts))
     monkeypatch.setattr(pcapfile, "_WINDOW", 4096)
     mapped, r1 = read(tmp_path, data, "m.pcap")
@@ -177,3 +185,42 @@ def test_mapped_windows_agree_with_streamed_reading(tmp_path: Path, monkeypatch:
     assert len(mapped) == 80 and [x[3:] for x in mapped] == [x[3:] for x in streamed]
     assert [x.record_no for x in mapped] == [x.record_no for x in streamed]
     assert r1.units == r2.units == len(pkts) and not r1.issues and not r2.issues
+
+
+def test_pcapng_fast_path_agrees_with_pcap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pcapng with only Ethernet interfaces takes a fused loop over Enhanced Packet Blocks; a pcap of the same
+    frames, and the same pcapng gzip-compressed, give the same rows."""
+    from scapy.layers.inet import TCP
+
+    from parsers import pcapfile
+
+    pkts = []
+    for i in range(30):
+        pkts.append(
+            Ether(src=MAC_A, dst=MAC_B)
+            / IP(src="10.9.9.9", dst="10.8.8.8")
+            / TCP(sport=443, dport=40000)
+            / Raw(b"n" * (i * 41))
+        )
+        pkts.append(udp(msg(AS_REQ) if i % 2 else msg(ERR_PREAUTH), to_kdc=bool(i % 2)))
+        pkts.append(
+            Ether(src=MAC_A, dst=MAC_B)
+            / IPv6(src="2001:db8::5", dst="2001:db8::1")
+            / UDP(sport=50001, dport=88)
+            / Raw(msg(AS_REQ))
+        )
+    timed = frames(pkts)
+    ng = (
+        shb()
+        + idb(1)
+        + idb(1, tsresol=9)
+        + b"".join(epb(i % 2, ts * (1000 if i % 2 else 1), d) for i, (ts, d) in enumerate(timed))
+    )
+    monkeypatch.setattr(pcapfile, "_WINDOW", 4096)
+    a, ra = read(tmp_path, ng, "a.pcapng")
+    b, rb = read(tmp_path, ng, "b.pcapng.gz", gz=True)
+    c, rc = read(tmp_path, pcap(timed), "c.pcap")
+    assert len(a) == 60
+    assert [x[3:] for x in a] == [x[3:] for x in b] == [x[3:] for x in c]
+    assert [x.ts for x in a] == [x.ts for x in c]
+    assert ra.units == rb.units == rc.units == 90 and not ra.issues and not rb.issues

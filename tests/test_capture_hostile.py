@@ -164,3 +164,10 @@ def test_unusable_file_raises_before_iteration(tmp_path: Path) -> None:
     text.write_bytes(b"hello")
     with pytest.raises(UnsupportedFormat):
         read_capture(str(text), ParseReport(str(text)))
+
+
+def test_pcapng_packet_block_too_short_for_its_header(tmp_path: Path) -> None:
+    for btype in (6, 2):
+        rows, report = read(tmp_path, _ng(epb(0, T0, bytes(GOOD[0])), block(btype, b"\0" * 4)), "c.pcapng")
+        assert kinds(rows) == [(1, "AS-REQ")] and report.units == 2
+        assert report.issues == {"pcapng_bad_packet": 1}

@@ -17,6 +17,8 @@ from test_capture_build import (
     KDC,
     KPASSWD_REP,
     KPASSWD_REQ,
+    MAC_A,
+    MAC_B,
     T0,
     TGS_REP,
     TGS_REQ,
@@ -30,7 +32,7 @@ from test_capture_build import (
 
 
 def test_ipv4_options(tmp_path: Path) -> None:
-    pkt = Ether() / IP(src=CLIENT, dst=KDC, options=[IPOption_RR(routers=["1.2.3.4", "5.6.7.8"])])
+    pkt = Ether(src=MAC_A, dst=MAC_B) / IP(src=CLIENT, dst=KDC, options=[IPOption_RR(routers=["1.2.3.4", "5.6.7.8"])])
     pkt = pkt / UDP(sport=50000, dport=88) / Raw(msg(AS_REQ))
     assert IP(bytes(pkt)[14:]).ihl > 5
     rows, report = read(tmp_path, pcap(frames([pkt])))
@@ -41,7 +43,7 @@ def _frags(payload: bytes, to_kdc: bool = False, size: int = 400, ident: int = 7
     src, dst = (CLIENT, KDC) if to_kdc else (KDC, CLIENT)
     s, d = (50000, 88) if to_kdc else (88, 50000)
     pkt = IP(src=src, dst=dst, id=ident) / UDP(sport=s, dport=d) / Raw(payload)
-    return [Ether() / f for f in fragment(pkt, fragsize=size)]
+    return [Ether(src=MAC_A, dst=MAC_B) / f for f in fragment(pkt, fragsize=size)]
 
 
 def test_ipv4_fragments_in_order(tmp_path: Path) -> None:
@@ -72,7 +74,7 @@ def test_ipv4_fragments_incomplete_and_interleaved(tmp_path: Path) -> None:
 
 def test_fragmented_non_kerberos_is_not_counted(tmp_path: Path) -> None:
     pkt = IP(src=CLIENT, dst=KDC, id=9) / UDP(sport=5353, dport=5353) / Raw(b"x" * 3000)
-    parts = [Ether() / f for f in fragment(pkt, fragsize=1000)]
+    parts = [Ether(src=MAC_A, dst=MAC_B) / f for f in fragment(pkt, fragsize=1000)]
     rows, report = read(tmp_path, pcap(frames(parts[:-1])))  # last fragment missing, first says port 5353
     assert rows == [] and not report.issues
 
@@ -97,7 +99,7 @@ def test_ipv6_fragments(tmp_path: Path) -> None:
         / UDP(sport=88, dport=50000)
         / Raw(msg(TGS_REP))
     )
-    parts = [Ether() / f for f in fragment6(pkt, 400)]
+    parts = [Ether(src=MAC_A, dst=MAC_B) / f for f in fragment6(pkt, 400)]
     assert len(parts) == 3
     rows, report = read(tmp_path, pcap(frames([parts[1], parts[2], parts[0]])))
     assert kinds(rows) == [(3, "TGS-REP")] and rows[0].dst_ip == "2001:db8::5" and not report.issues
@@ -175,6 +177,6 @@ def test_ipv6_fragment_with_extension_header_inside(tmp_path: Path) -> None:
         / UDP(sport=88, dport=50000)
         / Raw(msg(TGS_REP))
     )
-    parts = [Ether() / f for f in fragment6(pkt, 400)]
+    parts = [Ether(src=MAC_A, dst=MAC_B) / f for f in fragment6(pkt, 400)]
     rows, report = read(tmp_path, pcap(frames(parts)))
     assert kinds(rows) == [(len(parts), "TGS-REP")] and not report.issues

@@ -126,3 +126,23 @@ def test_starts_pdu() -> None:
     assert not starts_pdu(b"\x05\x00\x0b\x03\x10\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00", 0)  # frag < 16
     assert not starts_pdu(b"\x04\x00\x0b\x03\x10\x00\x00\x00\x48\x00\x00\x00\x00\x00\x00\x00", 0)  # version 4
     assert not starts_pdu(b"\x05\x00\x0b\x03\x22\x00\x00\x00\x48\x00\x00\x00\x00\x00\x00\x00", 0)  # bad drep
+
+
+def test_answers_pair_by_call_id() -> None:
+    def with_call(p: bytes, call: int) -> bytes:
+        return p[:12] + struct.pack("<I", call) + p[16:]
+
+    got, _flow = run(
+        [
+            (True, with_call(pdu(BIND, bind_body(), neg_init(krb5_token(b"\x01\x00", ap_req(kvno=1)))), 7)),
+            (True, with_call(pdu(ALTER, bind_body(), neg_init(krb5_token(b"\x01\x00", ap_req(kvno=2)))), 8)),
+            (False, with_call(pdu(BIND_NAK, struct.pack("<H", 8) + bytes(2)), 8)),
+            (False, with_call(pdu(FAULT, struct.pack("<IHBBI", 0, 0, 0, 0, 0x721) + bytes(4)), 7)),
+        ]
+    )
+    assert [(r["msg_type"], r["ticket_kvno"], r["app_status"]) for r in got] == [
+        ("AP-REQ", 1, None),
+        ("AP-REQ", 2, None),
+        (None, 2, "bind_nak: authentication_type_not_recognized"),
+        (None, 1, "fault: RPC_S_SEC_PKG_ERROR"),
+    ]

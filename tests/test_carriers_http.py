@@ -185,3 +185,46 @@ def test_header_line_without_colon_is_counted() -> None:
     got, flow = run([(True, head + token + b"\r\n\r\n")])
     assert [r["msg_type"] for r, _ts, _f in got] == ["AP-REQ"]
     assert flow.issues == {"http_bad_headers": 1}
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    reqs = b"".join(request(neg_init(krb5_token(b"\x01\x00", ap_req(kvno=k)))) for k in (1, 2, 3))
+    got, _flow = run([(True, reqs), (False, response(401, b"") + response(200) + response(403, b""))])
+    rows = [r for r, _ts, _f in got]
+    assert [(r["msg_type"], r["ticket_kvno"], r["app_status"]) for r in rows] == [
+        ("AP-REQ", 1, None),
+        ("AP-REQ", 2, None),
+        ("AP-REQ", 3, None),
+        (None, 1, "HTTP 401"),
+        (None, 2, "HTTP 200"),
+        (None, 3, "HTTP 403"),
+    ]
+
+
+def test_a_gap_forgets_outstanding_requests() -> None:
+    flow = HttpCarrier().new_flow()
+    feed(flow, [(True, request(neg_init(krb5_token(b"\x01\x00", ap_req(kvno=1)))))])
+    flow.gap(False)  # the answer to it was lost
+    got = feed(flow, [(True, request(neg_init(krb5_token(b"\x01\x00", ap_req(kvno=2))))), (False, response(401, b""))])
+    assert [(r["msg_type"], r["ticket_kvno"], r["app_status"]) for r, _ts, _f in got] == [
+        ("AP-REQ", 2, None),
+        (None, 2, "HTTP 401"),
+    ]
+
+
+def test_a_response_to_an_unseen_request_does_not_shift_the_pairing() -> None:
+    flow = HttpCarrier().new_flow()
+    flow.gap(True)
+    flow.gap(False)  # the capture starts mid-connection
+    got = feed(
+        flow,
+        [
+            (False, response(200)),  # answers a request sent before the capture
+            (True, request(neg_init(krb5_token(b"\x01\x00", ap_req(kvno=4))))),
+            (False, response(401, b"")),
+        ],
+    )
+    assert [(r["msg_type"], r["ticket_kvno"], r["app_status"]) for r, _ts, _f in got] == [
+        ("AP-REQ", 4, None),
+        (None, 4, "HTTP 401"),
+    ]

@@ -154,3 +154,22 @@ def test_result_status() -> None:
     assert result_status(0, "") == "success"
     assert result_status(49, "data 52e") == "invalidCredentials: data 52e"
     assert result_status(99, "") == "resultCode 99"
+
+
+def test_answers_pair_by_message_id() -> None:
+    """Two binds outstanding, answered in the other order: each outcome goes to its own AP-REQ."""
+    got, _flow = run(
+        [
+            (True, bind_request(neg_init(krb5_token(b"\x01\x00", ap_req(kvno=1))), msg_id=1)),
+            (True, bind_request(neg_init(krb5_token(b"\x01\x00", ap_req(kvno=2))), msg_id=2)),
+            (False, bind_response(49, DIAG_52E, msg_id=2)),
+            (False, bind_response(0, msg_id=1)),
+            (False, bind_response(49, msg_id=3)),  # answers nothing that was asked with Kerberos
+        ]
+    )
+    assert [(r["msg_type"], r["ticket_kvno"], (r["app_status"] or "")[:18]) for r in got] == [
+        ("AP-REQ", 1, ""),
+        ("AP-REQ", 2, ""),
+        (None, 2, "invalidCredentials"),
+        (None, 1, "success"),
+    ]

@@ -264,3 +264,25 @@ def test_dcerpc_over_named_pipes() -> None:
         ("dcerpc", None, 6, "alter_context_resp"),  # answered without a token: the outcome row
     ]
     assert not flow.issues
+
+
+def test_answers_pair_by_message_id() -> None:
+    """SMB2 MessageId pairs a response with its request, whatever the order (two channels binding at once)."""
+
+    def with_mid(msg: bytes, mid: int) -> bytes:
+        return msg[:28] + struct.pack("<Q", mid) + msg[36:]
+
+    got, _flow = rows(
+        [
+            (True, with_mid(smb2_message(neg_init(krb5_token(b"\x01\x00", ap_req(kvno=1)))), 5)),
+            (True, with_mid(smb2_message(neg_init(krb5_token(b"\x01\x00", ap_req(kvno=2)))), 6)),
+            (False, with_mid(smb2_message(b"", reply=True, status=LOGON_FAILURE), 6)),
+            (False, with_mid(smb2_message(b"", reply=True), 5)),
+        ]
+    )
+    assert [(r["msg_type"], r["ticket_kvno"], r["app_status"]) for r in got] == [
+        ("AP-REQ", 1, None),
+        ("AP-REQ", 2, None),
+        (None, 2, "STATUS_LOGON_FAILURE"),
+        (None, 1, "STATUS_SUCCESS"),
+    ]

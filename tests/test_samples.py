@@ -7,11 +7,13 @@ the same frame numbers. One test regenerates two scenarios with the real KDC (ro
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -258,3 +260,138 @@ def test_regenerate_three_scenarios_against_a_tampered_manifest(tmp_path: Path) 
     assert "02_preauth_failed: sequence" in proc.stderr
     assert "tshark   AS-REQ KRB-ERROR:25 AS-REQ KRB-ERROR:24" in proc.stderr
     assert "01_as_tgs_ok" not in proc.stderr and "22_http_replay" not in proc.stderr
+
+
+# --- the HTTP Negotiate service (samples/kdcgen/http.py) against hostile requests, no KDC needed ---
+
+
+@pytest.fixture
+def negotiate_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The service in a thread on a free port, keys from the committed keytab (it holds HTTP/web's keys)."""
+    pytest.importorskip("gssapi", reason="the HTTP service needs the python gssapi package")
+    import threading
+
+    from samples.kdcgen import http as negotiate
+
+    conf = tmp_path / "krb5.conf"
+    conf.write_text("[libdefaults]\n    default_realm = EXAMPLE.TEST\n    dns_lookup_kdc = false\n")
+    monkeypatch.setenv("KRB5_CONFIG", str(conf))
+    monkeypatch.setenv("KRB5_KTNAME", f"FILE:{KDC / 'example.test.keytab'}")
+    monkeypatch.setenv("KRB5RCACHEDIR", str(tmp_path))
+    server = negotiate.make_server(0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def _get(port: int, authorization: str | None) -> tuple[int, str | None]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/", headers={"Authorization": authorization} if authorization is not None else {})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp.status, resp.getheader("WWW-Authenticate")
+
+
+def _captured_ap_req() -> bytes:
+    """The SPNEGO token curl sent in 20_http_ok (TShark reads the Authorization header)."""
+    out = subprocess.run(
+        ["tshark", "-r", str(KDC / "20_http_ok.pcap"), "-Y", "http.authorization", "-T", "fields",
+         "-e", "http.authorization"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert out[0] == "Negotiate"
+    return base64.b64decode(out[1])
+
+
+def test_negotiate_service_hostile_requests(negotiate_server: int) -> None:
+    port = negotiate_server
+    assert _get(port, None) == (401, "Negotiate")
+    assert _get(port, "Basic YWxpY2U6eA==") == (401, "Negotiate")
+    assert _get(port, "Negotiate !!!not base64!!!")[0] == 400
+    for junk in (b"", b"\x00", b"\x60\x82\xff\xff" + b"A" * 40, bytes(range(256)) * 8):
+        status, header = _get(port, "Negotiate " + base64.b64encode(junk).decode())
+        assert status == 401 and header is not None and header.startswith("Negotiate"), junk[:8]
+
+
+def _error_in(header: str) -> dict:
+    from parsers.krb5 import decode_message
+
+    reply = base64.b64decode(header.split()[1])
+    # SPNEGO NegTokenResp wrapping a krb5 GSS token whose TOK_ID is 03 00 (KRB-ERROR), RFC 4121 §4.1.
+    krb_oid = bytes.fromhex("06092a864886f712010202")
+    at = reply.index(krb_oid + b"\x03\x00") + len(krb_oid) + 2
+    return decode_message(reply[at:])
+
+
+@needs_tshark
+def test_negotiate_service_against_the_captured_ap_req(negotiate_server: int) -> None:
+    """The AP-REQ of 20_http_ok sent again to a fresh service with the right key (committed keytab). Within the
+    5-minute skew of its making it is accepted once, then refused as a replay (34); later its authenticator is
+    too old: a KRB-ERROR token (37 SKEW, or 32 once the ticket's 10 hours are over), never 200."""
+    token = "Negotiate " + base64.b64encode(_captured_ap_req()).decode()
+    age = time.time() - _capture_start(KDC / "20_http_ok.pcap")
+    if 280 < age < 320:
+        pytest.skip("the capture is right at the 5-minute skew limit; the outcome depends on the second")
+    status, header = _get(negotiate_server, token)
+    if age <= 280:
+        assert status == 200
+        status, header = _get(negotiate_server, token)
+        assert status == 401 and header is not None
+        assert _error_in(header)["error_code"] == 34
+    else:
+        assert status == 401 and header is not None
+        err = _error_in(header)
+        assert err["msg_type"] == "KRB-ERROR" and err["error_code"] in (37, 32)
+
+
+def _capture_start(pcap: Path) -> float:
+    """Time stamp of the first frame of a tcpdump pcap (little-endian, microseconds)."""
+    data = pcap.read_bytes()
+    return int.from_bytes(data[24:28], "little") + int.from_bytes(data[28:32], "little") / 1e6
+
+
+# --- the end-of-capture marker is cut from the pcap (samples/kdcgen/capture.py) ---
+
+
+def _record(payload: bytes, ts: int = 1) -> bytes:
+    return ts.to_bytes(4, "little") + bytes(4) + len(payload).to_bytes(4, "little") * 2 + payload
+
+
+def test_without_records_cuts_only_the_marker() -> None:
+    from samples.kdcgen.capture import CaptureError, without_records
+
+    data = (KDC / "01_as_tgs_ok.pcap").read_bytes()
+    marker = b"kdcgen-end-0123"
+    assert without_records(data + _record(b"\x00" * 42 + marker), marker) == data
+    assert without_records(data, marker) == data
+    # A record cut short by a killed tcpdump stays as it is (the reader reports it, nothing is invented).
+    cut = _record(b"x" * 50)[:30]
+    assert without_records(data + cut, marker) == data + cut
+    # Big-endian files and a record in the middle.
+    be = bytes.fromhex("a1b2c3d4") + bytes(20)
+    rec = lambda p: bytes(8) + len(p).to_bytes(4, "big") * 2 + p  # noqa: E731
+    assert without_records(be + rec(b"a") + rec(marker) + rec(b"b"), marker) == be + rec(b"a") + rec(b"b")
+    with pytest.raises(CaptureError):
+        without_records(b"\x0a\x0d\x0d\x0a" + bytes(40), marker)  # pcapng: tcpdump -w never writes it
+
+
+@needs_tshark
+def test_committed_captures_hold_no_marker() -> None:
+    for name in NAMES:
+        data = (KDC / f"{name}.pcap").read_bytes()
+        assert b"kdcgen-end-" not in data, name
+
+
+def test_check_names_a_manifest_line_no_scenario_makes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from samples.kdcgen.__main__ import _check
+
+    path = tmp_path / "MANIFEST"
+    path.write_text(manifest.dump({**ENTRIES, "99_gone": dict(ENTRIES["01_as_tgs_ok"], pcap="99_gone.pcap")}))
+    assert _check([], {}, {}, 0.0, path, complete=True) == 1
+    assert "99_gone: in " in capsys.readouterr().err
+    assert _check([], {}, {}, 0.0, path, complete=False) == 0

@@ -8,12 +8,12 @@ looks for the next plausible unit start with :meth:`CarrierFlow._resync`, keepin
 searches.
 
 **The AP outcome row.** A server often answers an AP-REQ with no Kerberos token at all: SMB2 STATUS_LOGON_FAILURE,
-HTTP 401, LDAP invalidCredentials, a DCE/RPC bind_nak. So the failure is not lost, the answer to an AP-REQ that
-carries no Kerberos message yields one row with ``msg_type`` = ``None``, ``phase`` = ``"AP"``, the carrier,
-``app_status`` (and ``nt_status`` for SMB), and the AP-REQ's ``service``, ``service_realm``, ``ticket_realm``,
-``ticket_service``, ``ticket_etype`` and ``ticket_kvno`` copied, so the correlator can attach it to that AP-REQ
-without a join. An answer that does carry a Kerberos message (AP-REP, KRB-ERROR) puts ``app_status`` on that row
-instead.
+HTTP 401, LDAP invalidCredentials, a DCE/RPC bind_nak. So the failure is not lost, the answer to an AP-REQ (paired by
+the protocol's own key: SMB MessageId/MID, LDAP messageID, DCE/RPC call_id, HTTP request order) that carries no
+Kerberos message yields one row with ``msg_type`` = ``None``, ``phase`` = ``"AP"``, the carrier, ``app_status`` (and
+``nt_status`` for SMB), and the AP-REQ's ``service``, ``service_realm``, ``ticket_realm``, ``ticket_service``,
+``ticket_etype`` and ``ticket_kvno`` copied, so the correlator can attach it to that AP-REQ without a join. An answer
+that does carry a Kerberos message (AP-REP, KRB-ERROR) puts ``app_status`` on that row instead.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ Emitted = tuple[Fields, int, int]
 
 #: Largest unit a flow buffers (security blobs are a few KiB; an LDAP bind or SMB SESSION_SETUP never nears this).
 MAX_PDU: Final = 1 << 20
+#: Unanswered AP-REQs remembered per flow (a client waits for each answer; more means answers were not captured).
+MAX_PENDING: Final = 16
 #: Bytes kept while searching for a unit start after a gap.
 KEEP: Final = 64
 
@@ -80,8 +82,8 @@ class CarrierFlow:
         self._synced = [True, True]
         self._held: list[list[Fields]] = [[], []]  # rows waiting for the end of their unit (an HTTP body)
         self._late: list[Fields] = []  # held rows released by a gap: they leave with the next fed bytes
-        self.pending: Fields | None = None  # the last AP-REQ not yet answered
-        self._pending_frame = 0  # the frame that completed it
+        #: AP-REQs not yet answered, by request key, with the frame that completed each (oldest first).
+        self._pending: dict[object, tuple[Fields, int]] = {}
         self._frame = 0  # the frame being fed
         #: Set by the capture layer: issues then go to the file's report, with the frame that revealed them.
         self.report: ParseReport | None = None
@@ -172,27 +174,37 @@ class CarrierFlow:
             self._late += self._held[d]
             self._held[d] = []
 
-    def answered(self, rows: list[Fields], app_status: str | None, nt_status: int | None = None) -> list[Fields]:
-        """A server answer: ``app_status`` on its Kerberos rows, or the outcome row when it has none."""
+    def answered(
+        self, rows: list[Fields], app_status: str | None, nt_status: int | None = None, key: object = None
+    ) -> list[Fields]:
+        """A server answer: ``app_status`` on its Kerberos rows, or the outcome row when it has none.
+
+        ``key`` pairs it with its request (SMB MessageId, LDAP messageID, DCE/RPC call_id, HTTP order): the
+        outcome row answers the AP-REQ sent under the same key, never one sent after the answer's frame.
+        """
+        pending = self._pending.pop(key, None)
         if rows:
             for r in rows:
                 r["app_status"] = app_status
                 if nt_status is not None and r.get("nt_status") is None:
                     r["nt_status"] = nt_status
-            self.pending = None
             return rows
-        if self.pending is not None and self._frame >= self._pending_frame:
+        if pending is not None:
+            ap_req, frame = pending
             # (an answer delivered late from behind a TCP hole can come after a later request: it answers not that)
-            ap_req, self.pending = self.pending, None
-            return [outcome_row(self.carrier, app_status, nt_status, ap_req)]
+            if self._frame >= frame:
+                return [outcome_row(self.carrier, app_status, nt_status, ap_req)]
+            self._pending[key] = pending
         return rows
 
-    def requested(self, rows: list[Fields]) -> list[Fields]:
-        """A client request's rows: remember an AP-REQ so that the answer can be tied to it."""
+    def requested(self, rows: list[Fields], key: object = None) -> list[Fields]:
+        """A client request's rows: remember its AP-REQ under ``key`` so that the answer can be tied to it."""
         for r in rows:
             if r["msg_type"] == "AP-REQ":
-                self.pending = r
-                self._pending_frame = self._frame
+                if len(self._pending) >= MAX_PENDING:
+                    del self._pending[next(iter(self._pending))]
+                self._pending.pop(key, None)
+                self._pending[key] = (r, self._frame)
         return rows
 
     def tag(self, rows: list[Fields]) -> list[Fields]:

@@ -86,22 +86,23 @@ class DcerpcFlow(CarrierFlow):
         u16, u32 = ("<H", "<I") if little else (">H", ">I")
         ptype = unit[2]
         auth_len = struct.unpack_from(u16, unit, 10)[0]
+        call = struct.unpack_from(u32, unit, 12)[0]  # an answer carries its request's call_id
         rows: list[Fields] = []
         if ptype in _AUTH_PDUS and auth_len:
             trailer = len(unit) - auth_len - 8  # starts_pdu() made sure it lies after the header
             if unit[trailer] in (AUTHN_GSS_NEGOTIATE, AUTHN_GSS_KERBEROS):
                 rows = decode_gss(unit[trailer + 8 :], self.issues)
         if ptype in _CLIENT_PDUS:
-            return self.requested(rows)
+            return self.requested(rows, call)
         if ptype == 13:
             reason = struct.unpack_from(u16, unit, HEADER)[0] if len(unit) >= HEADER + 2 else None
             status = "bind_nak" if reason is None else f"bind_nak: {REJECT_REASONS.get(reason, reason)}"
-            return self.answered(rows, status)
+            return self.answered(rows, status, key=call)
         if ptype == 3:
             code = struct.unpack_from(u32, unit, HEADER + 8)[0] if len(unit) >= HEADER + 12 else None
             name = None if code is None else FAULT_NAMES.get(code, f"0x{code:08X}")
-            return self.answered(rows, "fault" if name is None else f"fault: {name}")
-        return self.answered(rows, PTYPES[ptype])
+            return self.answered(rows, "fault" if name is None else f"fault: {name}", key=call)
+        return self.answered(rows, PTYPES[ptype], key=call)
 
 
 class DcerpcCarrier:

@@ -64,6 +64,8 @@ class HttpFlow(CarrierFlow):
     def __init__(self) -> None:
         super().__init__()
         self._methods: deque[bytes] = deque(maxlen=64)
+        self._sent = 0  # requests seen; responses answer them in order (RFC 9112 §9.3.2), so order is the key
+        self._answered = 0
         self._chunked = [False, False]  # a chunked body is being read in that direction
         self._rows: list[list[Fields]] = [[], []]  # rows waiting for the end of a chunked body
 
@@ -112,6 +114,11 @@ class HttpFlow(CarrierFlow):
     def _after_gap(self, to_server: bool) -> None:
         d = 1 if to_server else 0
         self._chunked[d] = False
+        # Lost bytes may hold requests or responses: the order no longer pairs them, so forget what is outstanding
+        # (an outcome lost is better than one attached to the wrong AP-REQ).
+        self._methods.clear()
+        self._pending.clear()
+        self._answered = self._sent
         if self._rows[d]:
             self._late += self._rows[d]
             self._rows[d] = []
@@ -150,9 +157,14 @@ class HttpFlow(CarrierFlow):
                     rows += decode_gss(blob, self.issues)
         self.tag(rows)
         if to_server:
-            rows = self.requested(rows)
+            self._sent += 1
+            rows = self.requested(rows, self._sent)
         elif status is not None and status >= 200:
-            rows = self.answered(rows, f"HTTP {status}")
+            key = None  # a response to a request not seen (the capture started after it) answers nothing
+            if self._answered < self._sent:
+                self._answered += 1
+                key = self._answered
+            rows = self.answered(rows, f"HTTP {status}", key=key)
         body = self._body(headers, status, method)
         if body == -1:
             self._chunked[d] = True

@@ -115,11 +115,12 @@ class LdapFlow(CarrierFlow):
 
     def _unit(self, unit: bytes, to_server: bool) -> list[Fields]:
         _tag, s, e = tlv(unit, 0, len(unit))
-        _t, _ms, me = tlv(unit, s, e)
+        _t, ms, me = tlv(unit, s, e)
+        msg_id = int.from_bytes(unit[ms:me], "big")  # a BindResponse carries its BindRequest's messageID
         op, os_, oe = tlv(unit, me, e)
         if op == BIND_REQUEST:
-            return self.requested(self._bind_request(unit, os_, oe))
-        return self._bind_response(unit, os_, oe)
+            return self.requested(self._bind_request(unit, os_, oe), msg_id)
+        return self._bind_response(unit, os_, oe, msg_id)
 
     def _bind_request(self, unit: bytes, s: int, e: int) -> list[Fields]:
         _t, _vs, pos = tlv(unit, s, e)  # version
@@ -140,7 +141,7 @@ class LdapFlow(CarrierFlow):
             return []
         return decode_gss(unit[cs:ce], self.issues)
 
-    def _bind_response(self, unit: bytes, s: int, e: int) -> list[Fields]:
+    def _bind_response(self, unit: bytes, s: int, e: int, msg_id: int) -> list[Fields]:
         rtag, rs, pos = tlv(unit, s, e)
         if rtag != 0x0A or not 0 < pos - rs <= 4:
             raise ValueError("BindResponse without an ENUMERATED resultCode")
@@ -154,7 +155,7 @@ class LdapFlow(CarrierFlow):
             tag, cs, pos = tlv(unit, pos, e)
             if tag == 0x87:  # serverSaslCreds [7] IMPLICIT OCTET STRING
                 rows = decode_gss(unit[cs:pos], self.issues)
-        return self.answered(rows, result_status(code, diagnostic))
+        return self.answered(rows, result_status(code, diagnostic), key=msg_id)
 
 
 class LdapCarrier:

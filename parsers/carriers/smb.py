@@ -53,6 +53,7 @@ _NBSS_TYPES: Final = frozenset({0x00, 0x81, 0x82, 0x83, 0x84, 0x85})
 
 _U16: Final = struct.Struct("<H")
 _U32: Final = struct.Struct("<I")
+_U64: Final = struct.Struct("<Q")
 
 
 def nt_status_name(status: int) -> str:
@@ -139,10 +140,11 @@ class SmbFlow(CarrierFlow):
         self.carrier = "smb2"
         status = _U32.unpack_from(unit, base + 8)[0]
         reply = bool(_U32.unpack_from(unit, base + 16)[0] & SMB2_FLAGS_SERVER_TO_REDIR)
+        key = ("smb2", _U64.unpack_from(unit, base + 24)[0])  # MessageId: the response repeats the request's
         body = base + 64
         if reply:
             if stop - body < 8:
-                return self.answered([], nt_status_name(status), status)
+                return self.answered([], nt_status_name(status), status, key)
             off, length = _U16.unpack_from(unit, body + 4)[0], _U16.unpack_from(unit, body + 6)[0]
         else:
             if stop - body < 16:
@@ -153,8 +155,8 @@ class SmbFlow(CarrierFlow):
         for r in rows:
             r["carrier"] = "smb2"
         if reply:
-            return self.answered(rows, nt_status_name(status), status)
-        return self.requested(rows)
+            return self.answered(rows, nt_status_name(status), status, key)
+        return self.requested(rows, key)
 
     def _pipe(self, unit: bytes, base: int, stop: int, to_server: bool) -> list[Fields]:
         """DCE/RPC PDUs carried in a named-pipe WRITE, READ or FSCTL_PIPE_TRANSCEIVE (MS-RPCE §2.1.1.2)."""
@@ -194,6 +196,7 @@ class SmbFlow(CarrierFlow):
             app = f"DOS {unit[base + 5]}/{_U16.unpack_from(unit, base + 7)[0]}"
             if unit[base + 5] == 0 and _U16.unpack_from(unit, base + 7)[0] == 0:
                 app = "STATUS_SUCCESS"
+        key = ("smb", _U16.unpack_from(unit, base + 30)[0])  # MID: the response repeats the request's
         words = base + 32
         wc = unit[words]
         data = words + 1 + 2 * wc + 2  # after WordCount, the words and ByteCount
@@ -209,8 +212,8 @@ class SmbFlow(CarrierFlow):
         for r in rows:
             r["carrier"] = "smb"
         if reply:
-            return self.answered(rows, app, status)
-        return self.requested(rows)
+            return self.answered(rows, app, status, key)
+        return self.requested(rows, key)
 
     def _blob(self, unit: bytes, start: int, length: int, stop: int) -> bytes:
         """The security buffer, cut to the message (a lying length is counted, the readable part kept)."""

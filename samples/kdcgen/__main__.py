@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - t0
         readings = {sc.name: manifest.read_pcap(out / f"{sc.name}.pcap") for sc in scenarios}
         if args.check:
-            return _check(scenarios, readings, logs, elapsed, args.manifest or MANIFEST)
+            return _check(scenarios, readings, logs, elapsed, args.manifest or MANIFEST, complete=not args.only)
         if args.manifest is None:
             args.manifest = MANIFEST if out == DEFAULT_OUT.resolve() else out / "MANIFEST"
         return _write(scenarios, readings, logs, out, elapsed, args.manifest)
@@ -199,9 +199,13 @@ def _check(
     logs: dict[str, list[str]],
     elapsed: float,
     path: Path,
+    complete: bool,
 ) -> int:
     entries = manifest.load(path)
     problems = []
+    if complete:
+        known = {sc.name for sc in scenarios}
+        problems += [f"{name}: in {path} but no scenario makes it" for name in sorted(set(entries) - known)]
     for sc in scenarios:
         if sc.name not in entries:
             problems.append(f"{sc.name}: not in {path}")

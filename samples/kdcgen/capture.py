@@ -1,23 +1,36 @@
-"""tcpdump around one scenario: start, wait until it listens, stop only once the file has stopped growing.
+"""tcpdump around one scenario: start, wait until it listens, stop only once everything sent has been written.
 
 Pitfalls (real-kdc-captures.md §7): without ``-U --immediate-mode`` packets wait in the kernel buffer and a tcpdump
-stopped right after the client holds an empty file; SIGTERM does not drain the buffer, so the file size must be
-stable for a while first; Debian's tcpdump drops privileges before opening ``-w`` unless ``-Z root``; SIGINT is
-ignored by a backgrounded tcpdump, SIGTERM is not.
+stopped right after the client holds an empty file; SIGTERM does not drain the buffer, and under load tcpdump can
+lag by far more than a "stable file size" wait allows (seen: the last AS exchange missing at load average 6).
+So the end is marked: after the client, one UDP datagram with a unique payload goes to the discard port; tcpdump
+writes packets in order, so once the marker is in the file every earlier packet is too. The marker record is then
+cut from the file (pcap format: 24-octet file header, 16-octet record headers). Also: Debian's tcpdump drops
+privileges before opening ``-w`` unless ``-Z root``; SIGINT is ignored by a backgrounded tcpdump, SIGTERM is not.
 """
 
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Final, Literal
 
-#: Kerberos (88), kpasswd (464) and the HTTP service of the SPNEGO scenarios (8080).
-FILTER: Final = "port 88 or port 464 or port 8080"
+#: The end-of-capture marker goes to the discard port (nothing listens; the ICMP reply does not match the filter).
+MARKER_PORT: Final = 9
+#: Kerberos (88), kpasswd (464), the HTTP service of the SPNEGO scenarios (8080) and the end marker.
+FILTER: Final = f"port 88 or port 464 or port 8080 or (udp and dst port {MARKER_PORT})"
 START_TIMEOUT: Final = 10.0
+END_TIMEOUT: Final = 20.0
+#: pcap magics (microsecond and nanosecond, both byte orders) -> byte order of the record headers.
+PCAP_MAGICS: Final[dict[bytes, Literal["little", "big"]]] = {
+    b"\xd4\xc3\xb2\xa1": "little", b"\x4d\x3c\xb2\xa1": "little",
+    b"\xa1\xb2\xc3\xd4": "big", b"\xa1\xb2\x3c\x4d": "big",
+}  # fmt: skip
 
 
 class CaptureError(RuntimeError):
@@ -73,20 +86,38 @@ class Capture:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc_type is None:
-            self._settle()
+        if exc_type is not None:
+            self._kill()
+            return
+        marker = f"kdcgen-end-{uuid.uuid4().hex}".encode()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(marker, ("127.0.0.1", MARKER_PORT))
+        deadline = time.monotonic() + END_TIMEOUT
+        while marker not in (self.path.read_bytes() if self.path.exists() else b""):
+            if self.proc is None or self.proc.poll() is not None or time.monotonic() > deadline:
+                self._kill()
+                raise CaptureError(f"the end marker never reached {self.path} (tcpdump stopped or too slow)")
+            time.sleep(0.02)
         self._kill()
-
-    def _settle(self) -> None:
-        # The last reply may still be in flight: wait until the size has not changed for 3 x 60 ms (at most 3 s).
-        last, stable, deadline = -1, 0, time.monotonic() + 3.0
-        while stable < 3 and time.monotonic() < deadline:
-            time.sleep(0.06)
-            size = self.path.stat().st_size if self.path.exists() else 0
-            stable = stable + 1 if size == last else 0
-            last = size
+        self.path.write_bytes(without_records(self.path.read_bytes(), marker))
 
     def _kill(self) -> None:
         if self.proc is not None:
             _terminate(self.proc)
         self.proc = None
+
+
+def without_records(data: bytes, needle: bytes) -> bytes:
+    """A pcap file without the records whose packet contains ``needle`` (a cut-short last record is kept)."""
+    order = PCAP_MAGICS.get(data[:4])
+    if order is None:
+        raise CaptureError("tcpdump did not write a pcap file")
+    out, pos = [data[:24]], 24
+    while pos + 16 <= len(data):
+        size = int.from_bytes(data[pos + 8 : pos + 12], order)
+        record = data[pos : pos + 16 + size]
+        if needle not in record[16:]:
+            out.append(record)
+        pos += 16 + size
+    out.append(data[pos:])
+    return b"".join(out)

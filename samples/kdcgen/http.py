@@ -35,7 +35,7 @@ class NegotiateHandler(BaseHTTPRequestHandler):
             self._reply(401, "Negotiate", b"authentication required\n")
             return
         try:
-            token = base64.b64decode(auth.split(None, 1)[1], validate=True)
+            token = base64.b64decode(auth[len("Negotiate ") :].strip(), validate=True)
         except ValueError:
             self._reply(400, None, b"bad token\n")
             return
@@ -65,9 +65,14 @@ class NegotiateHandler(BaseHTTPRequestHandler):
         sys.stderr.flush()
 
 
-def serve(port: int) -> None:
+def make_server(port: int) -> HTTPServer:
+    """The service on 127.0.0.1:``port`` (0: any free port) with acceptor credentials from ``KRB5_KTNAME``."""
     NegotiateHandler.creds = gssapi.Credentials(usage="accept")
-    HTTPServer(("127.0.0.1", port), NegotiateHandler).serve_forever()
+    return HTTPServer(("127.0.0.1", port), NegotiateHandler)
+
+
+def serve(port: int) -> None:
+    make_server(port).serve_forever()
 
 
 def replay(url_host: str, port: int, host: str) -> int:

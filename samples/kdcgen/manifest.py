@@ -33,7 +33,7 @@ FIELDS: Final = (
 COLUMNS: Final = ("pcap", "sequence", "transport", "carrier", "frames", "facts", "title")
 HEADER: Final = (
     "# samples/MANIFEST: the Kerberos messages each capture in samples/kdc must decode to, read by TShark.\n"
-    "# Regenerate (root, ~10 s): python3 -m samples.kdcgen    Check a fresh run against this file: "
+    "# Regenerate (root, ~5 s): python3 -m samples.kdcgen    Check a fresh run against this file: "
     "python3 -m samples.kdcgen --check </dev/null\n"
     "# sequence: outermost message per frame, KRB-ERROR:<error-code>; transport, carrier (kdc, kpasswd, http): per "
     "message; frames: frame numbers "

@@ -1,13 +1,15 @@
 """A private MIT Kerberos realm on loopback: configuration files, database, principals and daemons.
 
 Everything lives under one run directory; the processes get ``KRB5_CONFIG`` / ``KRB5_KDC_PROFILE`` / ``KRB5CCNAME``
-pointing there, so nothing under /etc is read or written. Three KDC processes share the database (MIT allows it):
+pointing there, so nothing under /etc is read or written. Four KDC processes share the database (MIT allows it):
 
 * ``main`` on 127.0.0.1:88 and [::1]:88 (UDP and TCP), the one almost every scenario talks to;
 * ``small`` on 127.0.0.3:88 with ``kdc_max_dgram_reply_size = 512`` so replies come back as RESPONSE_TOO_BIG
   (RFC 4120 §7.2.1) and the client retries over TCP;
 * ``past`` on 127.0.0.4:88 started with ``krb5kdc -T -600``: its clock runs ten minutes behind, which is how an
-  already expired TGT is made (the KDC's own expiry check allows five minutes of skew).
+  already expired TGT is made (the KDC's own expiry check allows five minutes of skew);
+* ``norc4`` on 127.0.0.2:88 without ``allow_rc4`` in its libdefaults, as Debian ships it: RC4-only clients get
+  ETYPE_NOSUPP there (the others allow RC4 so that the RC4-only scenario gets tickets).
 
 ``kadmind`` serves kpasswd (RFC 3244) on 127.0.0.1:464. Keys are derived from fixed passwords (``-pw``), so every
 run produces the same keys and ``example.test.keytab`` decrypts every capture of every run.
@@ -39,6 +41,7 @@ PASSWORDS: Final[dict[str, str]] = {
     "locked": "Locked-pass1",
     "pwexpired": "Expired-pass1",
     "acctexpired": "Acct-pass1",
+    "aesonly": "Aesonly-pass1",
     "krbtgt/EXAMPLE.TEST": "Krbtgt-key-pass1",
     "kadmin/changepw": "Changepw-key-pass1",
     "HTTP/web.example.test": "Http-key-pass1",
@@ -65,14 +68,22 @@ class Kdc:
     listen: tuple[str, ...]
     extra_kdcdefaults: str = ""
     args: tuple[str, ...] = ()
+    #: The krb5.conf the KDC process reads its libdefaults from (``conf/krb5-<name>.conf``).
+    libdefaults: str = "main"
 
 
 KDCS: Final = (
     Kdc("main", ("127.0.0.1:88", "[::1]:88")),
     Kdc("small", ("127.0.0.3:88",), "    kdc_max_dgram_reply_size = 512\n"),
     Kdc("past", ("127.0.0.4:88",), "", ("-T", "-600")),
+    # Debian's current default: no allow_rc4, so no RC4 session keys (CVE-2025-3576 fix).
+    Kdc("norc4", ("127.0.0.2:88",), "", (), "norc4"),
 )
 
+RC4_ONLY: Final = (
+    "    default_tkt_enctypes = arcfour-hmac\n    default_tgs_enctypes = arcfour-hmac\n"
+    "    permitted_enctypes = arcfour-hmac\n    allow_rc4 = true\n"
+)
 #: Client configuration variants: name -> (kdc address of EXAMPLE.TEST, extra [libdefaults] lines).
 CLIENT_VARIANTS: Final[dict[str, tuple[str, str]]] = {
     "main": ("127.0.0.1:88", ""),
@@ -81,11 +92,8 @@ CLIENT_VARIANTS: Final[dict[str, tuple[str, str]]] = {
     "small": ("127.0.0.3:88", ""),
     "past": ("127.0.0.4:88", ""),
     "ipv6": ("[::1]:88", ""),
-    "rc4": (
-        "127.0.0.1:88",
-        "    default_tkt_enctypes = arcfour-hmac\n    default_tgs_enctypes = arcfour-hmac\n"
-        "    permitted_enctypes = arcfour-hmac\n    allow_rc4 = true\n",
-    ),
+    "rc4": ("127.0.0.1:88", RC4_ONLY),
+    "rc4norc4kdc": ("127.0.0.2:88", RC4_ONLY),
 }
 
 
@@ -93,7 +101,7 @@ class RealmError(RuntimeError):
     """The realm could not be set up or a daemon did not start."""
 
 
-def _krb5_conf(kdc: str, extra: str) -> str:
+def _krb5_conf(kdc: str, extra: str, allow_rc4: bool = True) -> str:
     # Complete files per variant: KRB5_CONFIG=a:b would merge multi-valued relations such as kdc.
     return (
         "[libdefaults]\n"
@@ -102,7 +110,7 @@ def _krb5_conf(kdc: str, extra: str) -> str:
         "    dns_canonicalize_hostname = false\n    forwardable = true\n"
         # The KDC reads its own libdefaults too: Debian's krb5 refuses RC4 session keys unless allow_rc4 is set
         # (CVE-2025-3576 fix), and the RC4-only scenario needs a KDC that still issues them.
-        "    allow_rc4 = true\n"
+        f"{'    allow_rc4 = true' if allow_rc4 else ''}\n"
         f"{extra}"
         "[realms]\n"
         f"    {REALM} = {{\n        kdc = {kdc}\n        admin_server = 127.0.0.1:749\n"
@@ -172,7 +180,7 @@ class Realm:
 
     def kdc_env(self, kdc: Kdc) -> dict[str, str]:
         env = self.base_env()
-        env["KRB5_CONFIG"] = str(self.run / "conf" / "krb5-main.conf")
+        env["KRB5_CONFIG"] = str(self.run / "conf" / f"krb5-{kdc.libdefaults}.conf")
         env["KRB5_KDC_PROFILE"] = str(self.run / "conf" / f"kdc-{kdc.name}.conf")
         return env
 
@@ -190,6 +198,7 @@ class Realm:
         conf = self.run / "conf"
         for name, (kdc, extra) in CLIENT_VARIANTS.items():
             (conf / f"krb5-{name}.conf").write_text(_krb5_conf(kdc, extra))
+        (conf / "krb5-norc4.conf").write_text(_krb5_conf("127.0.0.1:88", "", allow_rc4=False))
         for kdc in KDCS:
             (conf / f"kdc-{kdc.name}.conf").write_text(_kdc_conf(self.run, kdc))
         (self.run / "kadm5.acl").write_text(f"*/admin@{REALM} *\n")
@@ -239,6 +248,7 @@ class Realm:
                 f"addprinc -pw {pw['locked']} -policy lockout locked",
                 f"addprinc -pw {pw['pwexpired']} -pwexpire 2020-01-01 pwexpired",
                 f"addprinc -pw {pw['acctexpired']} -expire 2020-01-01 acctexpired",
+                f"addprinc -pw {pw['aesonly']} -e aes256-cts-hmac-sha1-96:normal aesonly",
                 f"addprinc -pw {pw['HTTP/web.example.test']} HTTP/web.example.test",
                 f"addprinc -pw {pw['host/client.example.test']} host/client.example.test",
                 f"ktadd -k {self.run}/http.keytab -norandkey HTTP/web.example.test",

@@ -219,7 +219,7 @@ SCENARIOS: Final = (
     Scenario("19_wrong_realm", "client asks this KDC for a realm it does not serve (OTHER.TEST)",
              "AS-REQ KRB-ERROR:6", "client=alice realm=OTHER.TEST", lambda c: c.kinit("alice@OTHER.TEST")),
     # AP phase in HTTP Negotiate (SPNEGO); the TGT is obtained before the capture, the TGS exchange is captured.
-    Scenario("20_http_ok", "HTTP Negotiate success with mutual authentication: 401, AP-REQ, 200 with AP-REP",
+    Scenario("20_http_ok", "HTTP Negotiate success with mutual authentication: AP-REQ, 200 with the AP-REP",
              f"{TGS_OK} AP-REQ AP-REP", f"service={WEB}", lambda c: c.curl(),
              lambda c: c.kinit("alice"), "http.keytab"),
     Scenario("21_http_skew", "service ticket fine, client clock 10 min ahead at the HTTP service: SKEW token, 401",
@@ -233,6 +233,15 @@ SCENARIOS: Final = (
              "wrong.keytab"),
     Scenario("24_http_kvno_mismatch", "service key rotated in the KDC (kvno 2), the service keeps kvno 1: BADKEYVER",
              f"{TGS_OK} AP-REQ KRB-ERROR:44", f"service={WEB}", lambda c: c.curl(), _rotate_prepare, "http.keytab"),
+    # Later additions (after 24, which changed HTTP/web's key; none of these uses it).
+    Scenario("25_rc4_kdc_refuses", "RC4-only client against a KDC without allow_rc4 (Debian's default): ETYPE_NOSUPP",
+             "AS-REQ KRB-ERROR:14", "client=alice", lambda c: c.kinit("alice", variant="rc4norc4kdc")),
+    Scenario("26_rc4_user_without_rc4_key", "RC4-only client, user with only an AES key: PREAUTH_REQUIRED offers no "
+             "ETYPE-INFO2 at all and the client gives up (no retry on the wire)", "AS-REQ KRB-ERROR:25",
+             "client=aesonly nopadata=19 nopadata=2", lambda c: c.kinit("aesonly", variant="rc4")),
+    Scenario("27_no_cross_realm_trust", "service in a realm this KDC has no trust with: S_PRINCIPAL_UNKNOWN",
+             f"{AS_OK} TGS-REQ KRB-ERROR:7", "client=alice service=krbtgt/OTHER.TEST",
+             lambda c: (c.kinit("alice"), c.kvno("HTTP/web.other.test@OTHER.TEST"))),
 )  # fmt: skip
 
 BY_NAME: Final = {s.name: s for s in SCENARIOS}
