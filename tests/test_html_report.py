@@ -147,6 +147,15 @@ def test_repr_html_for_notebooks(built) -> None:
     assert len(text) < 200_000
 
 
+def test_attempts_in_the_summary(built) -> None:
+    attempts = pl.DataFrame(
+        {"attempt_id": [1, 2, 3], "outcome": ["failed", "ok", "failed"]}, schema_overrides={"attempt_id": pl.Int64}
+    )
+    facts = dict(html_report.summary_facts({**built.frames, "attempts": attempts}))
+    assert facts["attempts (AS → TGS → AP)"] == "3 (failed: 2, ok: 1)"
+    assert "attempts (AS → TGS → AP)" not in dict(html_report.summary_facts(built))  # the scenario has none
+
+
 def test_parse_issues_in_the_summary(built) -> None:
     issues = pl.DataFrame(
         {
