@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES
 from PIL import Image
+from test_plot_cli import manifest
 from test_plot_frames import SCENARIO, build
 
 import krbtrace
@@ -172,5 +173,11 @@ def test_report_of_the_shipped_samples(driver: webdriver.Chrome, tmp_path: Path)
     assert any("HTTP/nosuch.example.test" in c.text for c in cards)  # the unknown SPN, from both sources
     assert len(visible_rows(driver)) == a.timeline.height
     driver.find_element(By.ID, "f-text").send_keys("KDC_ERR_S_PRINCIPAL_UNKNOWN")
-    # one KRB-ERROR per unknown-SPN answer in the capture (MANIFEST: 2) and the DC's 4769 failure event (1)
-    assert len(visible_rows(driver)) == 3
+    # one row per unknown-SPN KRB-ERROR of the capture and per failure event of the DC log, as the manifests say
+    in_capture = manifest("04_server_unknown.pcap").count("KRB-ERROR:7")
+    evtx_rows = (SAMPLES / "evtx" / "MANIFEST").read_text(encoding="utf-8").splitlines()
+    in_log = sum(
+        1 for ln in evtx_rows if ln.startswith("dc01-security.evtx\t") and "\tKDC_ERR_S_PRINCIPAL_UNKNOWN\t" in ln
+    )
+    assert (in_capture, in_log) == (2, 1)
+    assert len(visible_rows(driver)) == in_capture + in_log
