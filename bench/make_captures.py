@@ -2,7 +2,7 @@
 
     python3 bench/make_captures.py [--packets 300000] [--out bench/out]
 
-Writes two classic pcap files (Ethernet, microseconds):
+Writes two classic pcap files (Ethernet, microseconds), or with ``--pcapng`` the same frames as pcapng:
 
 * ``mixed.pcap``: mostly non-Kerberos traffic (TCP on 443/445/80/389/135/3389 with payloads, DNS over UDP, ICMP,
   ARP; 10 % of it in 802.1Q, 15 % over IPv6) with about 2 % Kerberos frames mixed in: AS/TGS exchanges over UDP
@@ -54,9 +54,14 @@ def _csum(hdr: bytes) -> int:
 
 
 class Writer:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, pcapng: bool = False) -> None:
         self.fh = open(path, "wb")
-        self.fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        self.pcapng = pcapng
+        if pcapng:  # Section Header Block, then one Ethernet Interface Description Block (microseconds)
+            self.fh.write(struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28))
+            self.fh.write(struct.pack("<IIHHII", 1, 20, 1, 0, 262144, 20))
+        else:
+            self.fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
         self.count = 0
         self.ts = T0
         self.ident = 0
@@ -64,7 +69,13 @@ class Writer:
     def frame(self, data: bytes) -> None:
         self.ts += 37
         self.count += 1
-        self.fh.write(struct.pack("<IIII", self.ts // 1_000_000, self.ts % 1_000_000, len(data), len(data)) + data)
+        if self.pcapng:
+            pad = b"\0" * (-len(data) % 4)
+            n = 32 + len(data) + len(pad)
+            hdr = struct.pack("<IIIIIII", 6, n, 0, self.ts >> 32, self.ts & 0xFFFFFFFF, len(data), len(data))
+            self.fh.write(hdr + data + pad + struct.pack("<I", n))
+        else:
+            self.fh.write(struct.pack("<IIII", self.ts // 1_000_000, self.ts % 1_000_000, len(data), len(data)) + data)
 
     def ipv4(self, src: int, dst: int, proto: int, l4: bytes, vlan: int = 0, frag: int = 0, ident: int = 0) -> None:
         hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident, frag, 64, proto, 0,
@@ -168,13 +179,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--packets", type=int, default=300_000, help="frames in mixed.pcap (default 300000)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
+    ap.add_argument("--pcapng", action="store_true", help="write mixed.pcapng and kerberos.pcapng instead")
+    ap.add_argument("--exchanges", type=int, default=20_000, help="extra exchanges in kerberos.pcap (default 20000)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(20261206)
     pairs = _messages()
     payloads = [bytes(rng.getrandbits(8) for _ in range(n)) for n in (60, 200, 536, 1200, 1448)]
-    mixed = Writer(args.out / "mixed.pcap")
-    krb = Writer(args.out / "kerberos.pcap")
+    ext = "pcapng" if args.pcapng else "pcap"
+    mixed = Writer(args.out / f"mixed.{ext}", args.pcapng)
+    krb = Writer(args.out / f"kerberos.{ext}", args.pcapng)
     both = Traffic([mixed, krb], rng)
     kdcs = [0x0A000101, 0x0A000102]
     while mixed.count < args.packets:
@@ -189,17 +203,17 @@ def main() -> None:
             noise(mixed, rng, payloads)
     # the Kerberos-only capture gets more exchanges of its own, so that it holds enough messages to time
     only = Traffic([krb], rng)
-    for _ in range(20_000):
+    for _ in range(args.exchanges):
         req, rep = pairs[rng.randrange(len(pairs))]
         client = 0x0A020000 | rng.getrandbits(12)
         (only.krb_udp if rng.random() < 0.5 else only.krb_tcp)(client, kdcs[rng.randrange(2)], req, rep)
     mixed.close()
     krb.close()
-    manifest = {
-        "mixed.pcap": {"packets": mixed.count, "kerberos_messages": both.krb_messages},
-        "kerberos.pcap": {"packets": krb.count, "kerberos_messages": both.krb_messages + only.krb_messages},
-    }
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    path = args.out / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {}
+    manifest[f"mixed.{ext}"] = {"packets": mixed.count, "kerberos_messages": both.krb_messages}
+    manifest[f"kerberos.{ext}"] = {"packets": krb.count, "kerberos_messages": both.krb_messages + only.krb_messages}
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps(manifest, indent=2))
 
 

@@ -1,6 +1,6 @@
 """Time krbtrace against TShark on the benchmark captures, side by side, in one run.
 
-    python3 bench/make_captures.py          # once: bench/out/mixed.pcap, bench/out/kerberos.pcap
+    python3 bench/make_captures.py [--pcapng]    # once: bench/out/mixed.pcap(ng), bench/out/kerberos.pcap(ng)
     python3 bench/run.py [--repeat 3] [--cli] [FILE ...]
 
 For each capture, each tool runs as its own child process (so its peak RSS is its own, read with ``os.wait4``);
@@ -77,7 +77,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cli", action="store_true", help="also time `krbtrace timeline FILE -o out.parquet`")
     args = ap.parse_args()
-    files = args.files or [HERE / "out" / "mixed.pcap", HERE / "out" / "kerberos.pcap"]
+    out = HERE / "out"
+    files = args.files or [
+        p for p in (out / f"{kind}.{ext}" for ext in ("pcap", "pcapng") for kind in ("mixed", "kerberos")) if p.exists()
+    ]
     manifest_path = HERE / "out" / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     env = dict(os.environ, PYTHONPATH=str(ROOT))

@@ -61,7 +61,7 @@ def frame(records: Iterable[KrbRecord]) -> pl.DataFrame:
         parts.append(pl.DataFrame([_column(n, c) for n, c in zip(FIELDS, columns, strict=True)]))
     if not parts:
         return TIMELINE.to_frame()
-    return pl.concat(parts, how="vertical", rechunk=True) if len(parts) > 1 else parts[0]
+    return pl.concat(parts, how="vertical", rechunk=False) if len(parts) > 1 else parts[0]
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:

@@ -17,7 +17,7 @@ same address/port pair), or stays null when that request is not in the capture.
 Issue kinds counted here (besides those of the modules above): ``truncated_frame`` (a Kerberos-port frame cut by
 the snaplen), ``bad_udp_header``, ``bad_udp_length``, ``bad_tcp_header``, ``asn1_decode_error`` (a UDP payload or
 TCP record on 88/464 that is not a readable Kerberos / kpasswd message), ``partial_message`` (a row emitted with
-``partial=True``).
+``partial=True``), ``carrier_error`` (an application carrier raised: that flow is skipped).
 """
 
 from __future__ import annotations
@@ -151,14 +151,15 @@ class _Reader:
         net = self.net
         flows = self.flows
         carriers = bool(self.carriers)
+        packet, udp, segment, tcp_row = net.packet, self._udp, flows.segment, self._tcp_row  # bound once: hot loop
         for frame_no, ts, linktype, data, orig in frames:
             cut = len(data) < orig
-            pkt = net.packet(linktype, data, frame_no, cut)
+            pkt = packet(linktype, data, frame_no, cut)
             if pkt is None:
                 continue
             src, dst, proto, l4 = pkt
             if proto == UDP:
-                row = self._udp(src, dst, l4, ts, frame_no, cut)
+                row = udp(src, dst, l4, ts, frame_no, cut)
                 if row is not None:
                     yield row
             elif proto == TCP:
@@ -180,11 +181,11 @@ class _Reader:
                     continue
                 if cut and krb:
                     report.add("truncated_frame", frame_no, f"{len(data)} of {orig} octets")
-                done = flows.segment(
+                done = segment(
                     src, sport, dst, dport, seq, tcp_flags, l4[doff:], ts, frame_no, orig - len(data) if cut else 0
                 )
                 for flow, from_client, fields, mts, mno in done:
-                    yield self._tcp_row(flow, from_client, fields, mts, mno)
+                    yield tcp_row(flow, from_client, fields, mts, mno)
         net.finish()
         for flow, from_client, fields, mts, mno in flows.finish_all():
             yield self._tcp_row(flow, from_client, fields, mts, mno)
@@ -227,8 +228,8 @@ class _Reader:
             if msg in _REQUESTS:
                 phases = self.udp_phase
                 phases.pop(pair, None)
-                if len(phases) >= MAX_UDP_PAIRS:
-                    del phases[next(iter(phases))]
+                if len(phases) >= MAX_UDP_PAIRS:  # forget the oldest half at once (cheap, see streams._evict)
+                    self.udp_phase = phases = dict(list(phases.items())[MAX_UDP_PAIRS // 2 :])
                 phases[pair] = fields["phase"]  # type: ignore[assignment]
         elif msg == "KRB-ERROR" and fields["phase"] is None:
             fields["phase"] = self.udp_phase.get(pair)

@@ -347,7 +347,10 @@ def to_record(ev: Event, source: str, source_kind: str) -> KrbRecord | None:
     elif provider == KERBEROS_CLIENT:
         _kerberos_client(d, bad, row)
     elif provider == KDC:
-        row["service"] = text(d.pop("ServiceName", None)) or text(d.pop("Principal", None))
+        if eid == 11:  # "The duplicate name is %1 (of type %2)": classic unnamed insertion strings
+            row["service"] = text(d.pop("Data[0]", None))
+        else:
+            row["service"] = text(d.pop("ServiceName", None)) or text(d.pop("Principal", None))
     code = row.get("error_code") or IMPLIED_ERRORS.get((provider or "", eid))
     row["error_code"] = code
     row["error_name"] = error_name(code)

@@ -127,6 +127,10 @@ def _read_xml(path: str, report: ParseReport) -> Iterator[KrbRecord]:
         while True:
             m = _EVENT_START.search(buf, pos)
             if m is None:
+                if len(buf) - pos > _READ_SIZE:  # a long stretch without events: judge it now, keep memory flat
+                    cut = len(buf) - 64
+                    _check_between(buf, pos, cut, line, report)
+                    pos = cut
                 break
             end = buf.find(_EVENT_END, m.start())
             if end == -1:

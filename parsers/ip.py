@@ -326,7 +326,9 @@ class Network:
         dg = pending.get(key)
         if dg is None:
             if len(pending) >= MAX_DATAGRAMS:
-                self._drop(next(iter(pending)), "evicted")
+                for old in list(pending)[: max(1, len(pending) // 10)]:  # the oldest tenth at once (see streams)
+                    self._drop(old, "evicted")
+                self.pending = pending = dict(pending)  # a fresh dict without the deleted slots
             dg = pending[key] = _Datagram()
         if dg.ignored:
             if not more:

@@ -6,8 +6,11 @@
   Description Blocks (link type, ``if_tsresol``, ``if_tsoffset`` per interface), Enhanced / Simple / obsolete Packet
   Blocks. Every packet block is one frame, numbered from 1 across the file as Wireshark numbers them.
 
-:func:`iter_frames` streams the file through a 1 MiB window and hands back only the frames that a caller-supplied
-prefilter keeps, so the cost of an uninteresting frame is one header unpack and one call. Problems are counted in
+:func:`iter_frames` hands back only the frames that a caller-supplied prefilter keeps, so the cost of an
+uninteresting frame is one header unpack and one test. A plain file is memory-mapped (the pages already walked are
+released every 8 MiB, so the resident size does not grow with the file); a gzip file streams through a 1 MiB
+window. For Ethernet captures the record header and the prefilter's common case (IPv4, UDP/TCP ports) share one
+``struct`` unpack (:mod:`parsers.fastloop`). Problems are counted in
 the :class:`~parsers.record.ParseReport`: ``truncated_file`` (the file ends inside a record or block),
 ``bad_record_length`` (a pcap record longer than :data:`MAX_FRAME`), ``pcapng_bad_block`` (a block length or trailer
 that cannot be right: the rest of the file cannot be trusted), ``pcapng_bad_packet`` (a packet block whose captured
@@ -27,6 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO, Final
 
 from .errors import MalformedFile, UnsupportedFormat
+from .fastloop import FUSED_NG_SPAN, FUSED_SPAN, fused_epb, fused_ethernet
 from .record import ParseReport
 
 log = logging.getLogger(__name__)
@@ -114,7 +118,7 @@ def _pcap(
     frame_no = 0
     buf: bytes | mmap.mmap = b""
     pos = n = 0
-    fused = _fused_ethernet(keep, endian, nano, stamp) if linktype == 1 else None
+    fused = fused_ethernet(keep, endian, nano, stamp) if linktype == 1 else None
     mapped = _map(fh)
     if mapped is not None:
         buf, n, pos = mapped, len(mapped), 24
@@ -153,7 +157,7 @@ def _pcap(
                 sec, frac = stamp(buf, pos)
                 yield frame_no, sec * 1_000_000 + (frac // 1000 if nano else frac), linktype, buf[pos + 16 : end], orig
             pos = end
-            if fused is not None and n - pos >= _FUSED_SPAN:
+            if fused is not None and n - pos >= FUSED_SPAN:
                 # the bulk of the file: the fused loop runs until it meets the end of the window
                 for item in fused(buf, pos, min(n, pos + window), frame_no):
                     if type(item) is int:
@@ -174,59 +178,15 @@ def _pcap(
             report.add("unsupported_link_type", None, f"link type {linktype}", n=frame_no)
 
 
-#: Record header + Ethernet + IPv4 header + the two ports.
-_FUSED_SPAN: Final = 16 + 38
-
-
-def _swap16(v: int) -> int:
-    return (v & 0xFF) << 8 | v >> 8
-
-
-def _fused_ethernet(
-    keep: Prefilter | None, endian: str, nano: bool, stamp: Callable[..., tuple[int, int]]
-) -> Callable[[bytes, int, int, int], Iterator[Frame | int]] | None:
-    """A loop over the pcap records of one window that does the prefilter's common case (Ethernet, IPv4 without
-    options or fragmentation, UDP/TCP ports) in the same ``unpack`` as the record header, in the file's byte order:
-    the network-order constants are byte-swapped instead of the fields. Other frames go to ``keep``. Yields the kept
-    frames, then ``pos << 32 | frame_no`` where the window ends."""
-    ports = getattr(keep, "ethernet_ports", None)
-    if keep is None or ports is None:
-        return None
-    tcp_always = getattr(keep, "tcp_always", False)
-    rec = struct.Struct(endian + "8xII12xHB5xHxB10xHH").unpack_from
-    swap = _swap16 if endian == "<" else int
-    ipv4 = swap(0x0800)
-    frag_mask = swap(0x3FFF)
-    wanted = frozenset(swap(p) for p in ports)
-    div = 1000 if nano else 1
-
-    def fused(buf: bytes, pos: int, n: int, frame_no: int) -> Iterator[Frame | int]:
-        limit = n - _FUSED_SPAN
-        while pos <= limit:
-            incl, orig, et, vi, frag, proto, sp, dp = rec(buf, pos)
-            end = pos + 16 + incl
-            if end > n:
-                break
-            frame_no += 1
-            if et == ipv4 and vi == 0x45 and incl >= 38 and not frag & frag_mask:
-                if (proto == 17 or proto == 6) and (sp in wanted or dp in wanted or (tcp_always and proto == 6)):
-                    sec, frac = stamp(buf, pos)
-                    yield frame_no, sec * 1_000_000 + frac // div, 1, buf[pos + 16 : end], orig
-            elif keep(buf, pos + 16, end):
-                sec, frac = stamp(buf, pos)
-                yield frame_no, sec * 1_000_000 + frac // div, 1, buf[pos + 16 : end], orig
-            pos = end
-        yield pos << 32 | frame_no
-
-    return fused
-
-
 #: How much of a memory-mapped file is walked before the pages behind are released.
 _WINDOW: Final = 8 << 20
 
 
 def _map(fh: BinaryIO) -> mmap.mmap | None:
-    """The whole file memory-mapped, when it is a plain file on disk (no read calls, no copies); else None."""
+    """The whole file memory-mapped, when it is a plain file on disk (no read calls, no copies); else None.
+
+    A capture cut shorter by another process while it is being read would fault; evidence files are not rewritten
+    while they are analysed, and a growing capture is read up to its size at opening."""
     if not isinstance(fh, io.BufferedReader) or not hasattr(mmap, "MADV_DONTNEED"):
         return None
     try:
@@ -279,54 +239,6 @@ class _Interface:
             pos += (length + 3) & ~3
 
 
-#: Enhanced Packet Block header + Ethernet + IPv4 header + the two ports.
-_FUSED_NG_SPAN: Final = 28 + 38
-
-
-def _fused_epb(ifaces: list[_Interface], endian: str) -> Callable[[bytes, int, int, int], Iterator[Frame | int]] | None:
-    """Like :func:`_fused_ethernet`, for Enhanced Packet Blocks when every interface of the section is Ethernet:
-    block header, interface, captured length and the Ethernet/IPv4/port fields in one unpack. Anything unusual (another
-    block type, a length that needs checking, another link layer) ends the loop, and the general code takes over."""
-    if not ifaces or any(i.linktype != 1 or getattr(i.keep, "ethernet_ports", None) is None for i in ifaces):
-        return None
-    keep = ifaces[0].keep
-    assert keep is not None
-    ports: frozenset[int] = keep.ethernet_ports  # type: ignore[attr-defined]
-    tcp_always = keep.tcp_always  # type: ignore[attr-defined]
-    rec = struct.Struct(endian + "III8xI4x12xHB5xHxB10xHH").unpack_from
-    trailer = struct.Struct(endian + "I").unpack_from
-    stamp = struct.Struct(endian + "4xIIII").unpack_from
-    swap = _swap16 if endian == "<" else int
-    ipv4 = swap(0x0800)
-    frag_mask = swap(0x3FFF)
-    wanted = frozenset(swap(p) for p in ports)
-    nif = len(ifaces)
-
-    def fused(buf: bytes, pos: int, n: int, frame_no: int) -> Iterator[Frame | int]:
-        limit = n - _FUSED_NG_SPAN
-        while pos <= limit:
-            btype, blen, iface_id, caplen, et, vi, frag, proto, sp, dp = rec(buf, pos)
-            end = pos + blen
-            if btype != 6 or end > n or blen & 3 or caplen > blen - 32 or iface_id >= nif:
-                break
-            if trailer(buf, end - 4)[0] != blen:
-                break
-            frame_no += 1
-            if et == ipv4 and vi == 0x45 and caplen >= 38 and not frag & frag_mask:
-                hit = (proto == 17 or proto == 6) and (sp in wanted or dp in wanted or (tcp_always and proto == 6))
-            else:
-                hit = keep(buf, pos + 28, pos + 28 + caplen)
-            if hit:
-                hi, lo, _caplen, orig = stamp(buf, pos + 8)
-                iface = ifaces[iface_id]
-                ts = ((hi << 32 | lo) * iface.mul) // iface.div + iface.offset
-                yield frame_no, ts, 1, buf[pos + 28 : pos + 28 + caplen], orig
-            pos = end
-        yield pos << 32 | frame_no
-
-    return fused
-
-
 def _pcapng(
     fh: BinaryIO, head: bytes, report: ParseReport, keep_for: Callable[[int], Prefilter | None]
 ) -> Iterator[Frame]:
@@ -345,7 +257,7 @@ def _pcapng(
     fused: Callable[[bytes, int, int, int], Iterator[Frame | int]] | None = None
     try:
         while True:
-            if fused is not None and n - pos >= _FUSED_NG_SPAN:
+            if fused is not None and n - pos >= FUSED_NG_SPAN:
                 for item in fused(buf, pos, min(n, pos + _WINDOW), frame_no):
                     if type(item) is int:
                         pos, frame_no = item >> 32, item & 0xFFFFFFFF
@@ -434,7 +346,7 @@ def _pcapng(
                     iface = _Interface(linktype, snaplen, keep)
                     iface.options(buf, body + 8, bend, endian)
                     ifaces.append(iface)
-                    fused = _fused_epb(ifaces, endian)
+                    fused = fused_epb(ifaces, endian)
                 else:
                     report.add("pcapng_bad_block", frame_no + 1, "interface description block too short")
             elif btype_n == 0x0A0D0D0A:

@@ -38,7 +38,7 @@ _KPASSWD_VERSIONS: Final = frozenset({0x0001, 0xFF80})
 Decoder = Callable[[bytes], dict[str, object]]
 
 
-def _der_header(buf: bytearray, pos: int, end: int) -> tuple[int, int] | None:
+def _der_header(buf: bytes | bytearray, pos: int, end: int) -> tuple[int, int] | None:
     """(header size, total size) of the DER element at ``pos``, from its header alone; None when unreadable."""
     if pos + 2 > end:
         return None
@@ -51,7 +51,7 @@ def _der_header(buf: bytearray, pos: int, end: int) -> tuple[int, int] | None:
     return 2 + k, 2 + k + int.from_bytes(buf[pos + 2 : pos + 2 + k], "big")
 
 
-def plausible_start(buf: bytearray, pos: int, end: int, kpasswd: bool) -> bool | None:
+def plausible_start(buf: bytes | bytearray, pos: int, end: int, kpasswd: bool) -> bool | None:
     """Whether a record starts at ``pos``: True, False, or None when more octets are needed to tell."""
     if pos + 6 > end:
         return None
@@ -113,8 +113,12 @@ class RecordMarkFlow:
     def feed(self, to_server: bool, data: bytes, ts: int, frame_no: int) -> list[Completed]:
         """Append in-order octets; return each message completed, decoded, with this frame's ts and number."""
         side = self.sides[0 if to_server else 1]
-        buf = side.buf
-        buf += data
+        held = side.buf
+        # the usual case, nothing held over: read the records straight from ``data`` (no copies)
+        buf: bytes | bytearray = data
+        if held:
+            held += data
+            buf = held
         out: list[Completed] = []
         pos = 0
         end = len(buf)
@@ -142,11 +146,14 @@ class RecordMarkFlow:
             pos += 4 + length
             if fields is not None:
                 out.append((fields, ts, frame_no))
-        if pos:
-            del buf[:pos]
+        if buf is held:
+            if pos:
+                del held[:pos]
+        elif pos < end:
+            held += data[pos:]  # a record (or a possible record start) continues in the next segment
         return out
 
-    def _search(self, buf: bytearray, pos: int, end: int) -> tuple[bool, int]:
+    def _search(self, buf: bytes | bytearray, pos: int, end: int) -> tuple[bool, int]:
         """(True, offset) of the first plausible record start at or after ``pos``, or (False, offset) of the first
         octet that cannot be ruled out yet (more octets are needed)."""
         kpasswd = self.kpasswd

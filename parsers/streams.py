@@ -13,7 +13,8 @@ Reassembly rules (what Wireshark does, and what forensics needs):
 * a hole that is never filled (lost segment, capture started late, buffer bound reached, connection or capture
   ends) is a *gap*: it is counted as ``tcp_gap`` and the carrier is told to resynchronise. Bytes are never invented;
 * a direction first seen without its SYN starts at the first segment seen (mid-stream start) and the carrier is
-  told to resynchronise before the first byte.
+  told to resynchronise before the first byte;
+* a carrier that raises loses its connection (counted as ``carrier_error``), never the capture.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ __all__ = ["Carrier", "CarrierFlow", "Completed", "Direction", "Done", "FlowTabl
 MAX_PENDING_BYTES: Final = 1 << 20
 #: Out-of-order segments one direction may hold.
 MAX_PENDING_SEGMENTS: Final = 512
+#: Out-of-order bytes all flows together may hold (so memory does not grow with the number of flows); past this
+#: the flow that adds more gives up its hole.
+MAX_TOTAL_PENDING: Final = 64 << 20
 #: TCP connections tracked at once; the oldest are forgotten first (their pending bytes counted as a gap).
 MAX_FLOWS: Final = 100_000
 
@@ -130,6 +134,7 @@ class FlowTable:
         self.report = report
         self.decide = decide
         self.flows: dict[tuple[bytes, int, bytes, int], TcpFlow] = {}
+        self.pending_total = 0  # out-of-order octets held by all flows together
 
     def segment(
         self,
@@ -161,6 +166,7 @@ class FlowTable:
             flow = TcpFlow(key, client, dport if client == (src, sport) else sport)
             if len(flows) >= MAX_FLOWS:
                 self._evict()
+                flows = self.flows
             flows[key] = flow
         elif flags & SYN and not flags & ACK and (src, sport) == flow.client and _restarted(flow, seq):
             # a new connection on the same ports (the old one's end was not captured): start afresh
@@ -190,12 +196,16 @@ class FlowTable:
                     flow.dirs = ()
                     return _NONE
                 flow.handler = handler
-            self._data(flow, from_client, d, seq, payload, ts, frame_no, out)
-            if missing and d.next_seq == (seq + len(payload)) % _MOD:
-                d.next_seq = (seq + len(payload) + missing) % _MOD
-                flow.handler.gap(from_client)
-                if d.pending:
-                    self._drain(flow, from_client, d, ts, frame_no, out)
+            try:
+                self._data(flow, from_client, d, seq, payload, ts, frame_no, out)
+                if missing and d.next_seq == (seq + len(payload)) % _MOD:
+                    d.next_seq = (seq + len(payload) + missing) % _MOD
+                    flow.handler.gap(from_client)
+                    if d.pending:
+                        self._drain(flow, from_client, d, ts, frame_no, out)
+            except Exception as exc:  # a carrier's bug must not end the capture: drop that flow, count it
+                self._failed(flow, frame_no, exc)
+                return out
         if flags & (FIN | RST):
             if flags & RST:
                 flow.closed = 2
@@ -235,9 +245,15 @@ class FlowTable:
         if rel > 0:
             old = d.pending.get(seq)
             if old is None or len(old[0]) < n:
-                d.pending_bytes += n - (0 if old is None else len(old[0]))
+                grow = n - (0 if old is None else len(old[0]))
+                d.pending_bytes += grow
+                self.pending_total += grow
                 d.pending[seq] = (payload, ts, frame_no)
-            if d.pending_bytes > MAX_PENDING_BYTES or len(d.pending) > MAX_PENDING_SEGMENTS:
+            if (
+                d.pending_bytes > MAX_PENDING_BYTES
+                or len(d.pending) > MAX_PENDING_SEGMENTS
+                or self.pending_total > MAX_TOTAL_PENDING
+            ):
                 self._skip_hole(flow, from_client, d, frame_no, "out-of-order buffer full")
                 self._drain(flow, from_client, d, None, 0, out)
             return
@@ -270,6 +286,7 @@ class FlowTable:
                         if back >= len(data):
                             del pending[s]
                             d.pending_bytes -= len(data)
+                            self.pending_total -= len(data)
                         elif best is None or back < best[0]:
                             best = (back, s)
                 if best is None:
@@ -278,6 +295,7 @@ class FlowTable:
                 item = pending.pop(best[1])
             data, seg_ts, seg_no = item
             d.pending_bytes -= len(data)
+            self.pending_total -= len(data)
             chunk = data[behind:]
             d.next_seq = (nxt + len(chunk)) % _MOD
             if ts is None:
@@ -301,15 +319,30 @@ class FlowTable:
         """The connection ends: segments still waiting behind a hole are delivered after counting the gap."""
         if flow.handler is None or flow.closed < 0:
             return
-        for from_client, d in ((True, flow.dirs[0]), (False, flow.dirs[1])):
-            while d.pending:
-                self._skip_hole(flow, from_client, d, where, "never filled")
-                self._drain(flow, from_client, d, None, 0, out)
+        try:
+            for from_client, d in ((True, flow.dirs[0]), (False, flow.dirs[1])):
+                while d.pending:
+                    self._skip_hole(flow, from_client, d, where, "never filled")
+                    self._drain(flow, from_client, d, None, 0, out)
+        except Exception as exc:  # as in segment(): a carrier's bug costs its flow, not the capture
+            self._failed(flow, where, exc)
+
+    def _failed(self, flow: TcpFlow, where: int | str, exc: Exception) -> None:
+        name = type(flow.handler).__name__
+        self.report.add("carrier_error", where, f"{name}: {exc!r}; the rest of this connection is skipped")
+        log.debug("carrier %s failed", name, exc_info=True)
+        self.pending_total -= sum(d.pending_bytes for d in flow.dirs)
+        flow.closed = -1
+        flow.dirs = ()
 
     def _evict(self) -> None:
-        key = next(iter(self.flows))
-        flow = self.flows.pop(key)
-        self._finish(flow, "evicted", [])  # counted; messages behind the hole of a forgotten flow are not emitted
+        """Forget the oldest tenth of the flows at once. (Popping the oldest one at a time would make every
+        ``next(iter(dict))`` walk the dict's deleted slots: quadratic on a capture with many short flows.)"""
+        items = list(self.flows.items())
+        cut = max(1, len(items) // 10)
+        for _key, flow in items[:cut]:
+            self._finish(flow, "evicted", [])  # counted; messages behind the hole of a forgotten flow are lost
+        self.flows = dict(items[cut:])
 
     def finish_all(self) -> list[Done]:
         """End of capture: count the holes still open and deliver the bytes after them."""

@@ -152,3 +152,13 @@ def test_iter_records_dispatches_text_formats() -> None:
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(UnsupportedFormat):
         list(read_events(str(XML), ParseReport(source="x"), "csv"))
+
+
+def test_long_garbage_between_events_keeps_memory_flat(tmp_path: Path) -> None:
+    """Megabytes of text without events are judged block by block (one xml_garbage per block), not buffered."""
+    events = _events(XML.read_text())
+    path = tmp_path / "long.xml"
+    path.write_text("<Events>\n" + events[0] + "\n" + "garbage " * 400_000 + "\n" + events[2] + "\n</Events>\n")
+    rows, report = _read(path)
+    assert [r.record_no for r in rows] == [1000, 1002]
+    assert 1 <= report.issues["xml_garbage"] <= 4 and set(report.issues) == {"xml_garbage"}

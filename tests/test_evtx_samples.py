@@ -88,6 +88,8 @@ def test_system_sample_clock_evidence() -> None:
     # ClientTime 9:15:00.1234, ServerTime 9:05:00 on 2026-01-15: the client is 600.1234 s ahead
     assert skew.ctime - skew.stime == 600_123_400
     assert json.loads(rows[-1].event_data) == {"TimeOffsetSeconds": "600"}
+    dup = rows[2]  # KDC 11: the duplicate name is the first insertion string
+    assert (dup.event_id, dup.service, json.loads(dup.event_data)) == (11, "HTTP/web.example.test", {"Data[1]": "2"})
 
 
 def test_detect_and_iter_records_dispatch() -> None:
@@ -120,3 +122,61 @@ def test_writer_checksums_are_valid(name: str) -> None:
     assert struct.unpack_from("<I", chunk, 124)[0] == zlib.crc32(chunk[:120] + chunk[128:512])
     free = struct.unpack_from("<I", chunk, 48)[0]
     assert struct.unpack_from("<I", chunk, 52)[0] == zlib.crc32(chunk[512:free])
+
+
+def _json(provider: str, eid: str, guid: str = '"Guid":"54849625-5478-4994-A5BA-3E3B0328C30D"', body: str = "") -> str:
+    return (
+        '{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},'
+        f'"System":{{"Provider":{{"#attributes":{{"Name":"{provider}",{guid}}}}},"EventID":{eid},"Version":0}}'
+        f"{body}}}}}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "kept"),
+    [
+        (_json("Microsoft-Windows-Security-Auditing", "4769"), True),
+        (_json("Microsoft-Windows-Security-Auditing", '"4771"'), True),  # EventID as text (corpus SharpHound log)
+        (_json("Microsoft-Windows-Security-Auditing", "4768", '"Guid":"{54849625-5478-4994-A5BA-3E3B0328C30D}"'), True),
+        (_json("Microsoft-Windows-Security-Auditing", "47681"), False),
+        (_json("Microsoft-Windows-Security-Auditing", "4672"), False),
+        (_json("Microsoft-Windows-Security-Auditing", "4624", body=',"AuthenticationPackageName":"NTLM"'), False),
+        (_json("Microsoft-Windows-Security-Auditing", "4624", body=',"LogonProcessName":"Kerberos"'), True),
+        (_json("Microsoft-Windows-Kerberos-Key-Distribution-Center", '{"#attributes":{"Q":1},"#text":11}'), True),
+        (_json("KDC", "11"), True),  # classic source name
+        (_json("Microsoft-Windows-Time-Service", "37"), True),
+        (_json("Service Control Manager", "7036"), False),
+        ('{"Event":{"System":{"Provider":{"#attributes":{"EventSourceName":"Kerberos"}},"EventID":4}}}', True),
+        ('{"Event":{"System":{"EventID":4769,"Provider":{"#attributes":{"Name":"x"}}}}}', True),  # superset: kept
+    ],
+)
+def test_prefilter(data: str, kept: bool) -> None:
+    """The pre-filter never drops an event the mapping keeps (whatever the JSON layout) and skips plain noise."""
+    from parsers.evtx import _wanted
+
+    assert _wanted(data) is kept
+
+
+def test_cli_mixed_inputs_with_an_unusable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unusable log costs one line and exit code 2; the other inputs (EVTX and JSON lines) are still read."""
+    from krbtrace.cli import main
+
+    bad = tmp_path / "cut.evtx"
+    bad.write_bytes((EVTX_SAMPLES / "dc01-system.evtx").read_bytes()[:1000])  # cut inside the file header
+    out = tmp_path / "t.jsonl"
+    code = main(
+        [
+            "timeline",
+            str(bad),
+            str(EVTX_SAMPLES / "dc01-system.evtx"),
+            str(EVTX_SAMPLES / "dc01-security.jsonl"),
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("cut.evtx") == 1 and "header" in err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 25
+    assert {r["source_kind"] for r in rows} == {"evtx", "jsonl"}

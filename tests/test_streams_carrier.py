@@ -166,3 +166,57 @@ def test_refused_flows_are_forgotten_when_they_end() -> None:
     table.segment(B, 80, A, 6000, 1, 0x11, b"", 0, 4)
     table.segment(B, 80, A, 6001, 1, 0x14, b"", 0, 5)  # RST
     assert list(table.flows) == [(A, 6002, B, 80)] and not report.issues
+
+
+class BrokenCarrier(FakeCarrier):
+    def new_flow(self) -> FakeFlow:
+        flow = FakeFlow(self.log)
+
+        def feed(to_server: bool, data: bytes, ts: int, frame_no: int) -> list[Completed]:
+            raise RuntimeError("carrier bug")
+
+        flow.feed = feed  # type: ignore[method-assign]
+        return flow
+
+
+def test_a_failing_carrier_costs_its_flow_not_the_capture(tmp_path: Path) -> None:
+    pkts = [
+        tcp(b"HELO\n", 101, port=7777),
+        tcp(_line(AS_REQ), 106, port=7777),  # skipped: the flow was dropped
+        tcp(rm(msg(AS_REQ)), 1, sport=40001, port=88),
+    ]
+    rows, report = read(tmp_path, pcap(frames(pkts)), carriers=[BrokenCarrier()])
+    assert kinds(rows) == [(3, "AS-REQ")]
+    assert report.issues == {"carrier_error": 1}
+
+
+def test_flow_table_bound(monkeypatch) -> None:
+    from parsers import streams
+
+    monkeypatch.setattr(streams, "MAX_FLOWS", 50)
+    table, _sink, report = _table()
+    table.segment(A, 1, B, 80, 0, 0x02, b"", 0, 1)
+    table.segment(A, 1, B, 80, 1, 0x18, b"ab", 0, 2)
+    table.segment(A, 1, B, 80, 9, 0x18, b"zz", 0, 3)  # waits behind a hole
+    for port in range(2, 200):
+        table.segment(A, port, B, 80, 1, 0x18, b"x", 0, 3 + port)
+        assert len(table.flows) <= 50
+    assert (A, 199, B, 80) in table.flows and (A, 1, B, 80) not in table.flows
+    assert report.issues == {"tcp_gap": 1}  # the evicted flow's hole is counted
+
+
+def test_out_of_order_budget_over_all_flows(monkeypatch) -> None:
+    from parsers import streams
+
+    monkeypatch.setattr(streams, "MAX_TOTAL_PENDING", 100)
+    table, sink, report = _table()
+    for port in (1, 2, 3):
+        table.segment(A, port, B, 80, 0, 0x02, b"", 0, 1)
+        table.segment(A, port, B, 80, 11, 0x18, b"y" * 40, 0, 2)  # octets 1..10 missing: waits
+    # the third flow pushed the total past 100: it gives up its own hole at once
+    assert report.issues == {"tcp_gap": 1} and table.pending_total == 80
+    held = sum(d.pending_bytes for f in table.flows.values() for d in f.dirs)
+    assert held == table.pending_total
+    table.finish_all()
+    assert table.pending_total == 0 and report.issues == {"tcp_gap": 3}
+    assert sink.data[True] == b"y" * 120

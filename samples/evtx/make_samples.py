@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evtxwriter import EVENT_NS, EventSpec, EvtxWriter
+from evtxwriter import EventSpec, EvtxWriter
+from renderers import to_json, to_xml
 
 HERE = Path(__file__).resolve().parent
 DC = "dc01.example.test"
@@ -557,7 +557,7 @@ def system_story() -> Story:
             process_id=668,
             data=[(None, "HTTP/web.example.test", "str"), (None, "2", "str")],
         ),
-        row(status=0x8),
+        row(status=0x8, service="HTTP/web.example.test"),
         "duplicate SPN HTTP/web.example.test (websvc and web$)",
     )
     tsvc = {
@@ -579,85 +579,6 @@ def system_story() -> Story:
         "clock: set back by 600 s",
     )
     return s
-
-
-# ---- the same events rendered as Windows XML and as evtx JSON -----------------------------------------------------
-
-
-def _render(value: Any, kind: str) -> str:
-    """A value as Windows renders it in event XML (and the evtx package in JSON): minimal hex, braced GUIDs."""
-    if value is None:
-        return ""
-    if kind in ("hex32", "hex64"):
-        return hex(value)
-    if kind == "guid":
-        return "{" + str(value).upper() + "}"
-    return str(value)
-
-
-def _time_text(t: int) -> str:
-    secs, ticks = divmod(t, 10_000_000)
-    return datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ticks:07d}Z"
-
-
-def to_xml(ev: EventSpec) -> str:
-    prov = f"<Provider Name={quoteattr(ev.provider)}"
-    if ev.provider_guid:
-        prov += f" Guid={quoteattr('{' + ev.provider_guid.upper() + '}')}"
-    if ev.source_name:
-        prov += f" EventSourceName={quoteattr(ev.source_name)}"
-    q = f" Qualifiers='{ev.qualifiers}'" if ev.qualifiers is not None else ""
-    data = "".join(
-        (f"<Data Name={quoteattr(n)}>" if n is not None else "<Data>") + escape(_render(v, k)) + "</Data>"
-        for n, v, k in ev.data
-    )
-    return (
-        f"<Event xmlns='{EVENT_NS}'><System>{prov}/><EventID{q}>{ev.event_id}</EventID><Version>{ev.version}</Version>"
-        f"<Level>{ev.level}</Level><Task>{ev.task}</Task><Opcode>{ev.opcode}</Opcode>"
-        f"<Keywords>{hex(ev.keywords)}</Keywords><TimeCreated SystemTime='{_time_text(ev.time)}'/>"
-        f"<EventRecordID>{ev.record_id}</EventRecordID><Correlation/>"
-        f"<Execution ProcessID='{ev.process_id}' ThreadID='{ev.thread_id}'/><Channel>{ev.channel}</Channel>"
-        f"<Computer>{escape(ev.computer)}</Computer><Security/></System><EventData>{data}</EventData></Event>"
-    )
-
-
-def to_json(ev: EventSpec) -> dict[str, Any]:
-    """The ``{"Event": ...}`` object ``evtx_dump -o jsonl`` prints (TimeCreated truncated to µs, as it does)."""
-    attrs = {"Name": ev.provider}
-    if ev.provider_guid:
-        attrs["Guid"] = ev.provider_guid.upper()
-    if ev.source_name:
-        attrs["EventSourceName"] = ev.source_name
-    event_id: Any = ev.event_id
-    if ev.qualifiers is not None:
-        event_id = {"#attributes": {"Qualifiers": ev.qualifiers}, "#text": ev.event_id}
-    named = [(n, v, k) for n, v, k in ev.data if n is not None]
-    if len(named) == len(ev.data):
-        event_data: Any = {n: _render(v, k) if k not in ("guid",) else str(v).upper() for n, v, k in named}
-    else:
-        event_data = {"Data": {"#text": [_render(v, k) for _, v, k in ev.data]}}
-    return {
-        "Event": {
-            "#attributes": {"xmlns": EVENT_NS},
-            "System": {
-                "Provider": {"#attributes": attrs},
-                "EventID": event_id,
-                "Version": ev.version,
-                "Level": ev.level,
-                "Task": ev.task,
-                "Opcode": ev.opcode,
-                "Keywords": f"0x{ev.keywords:016x}",
-                "TimeCreated": {"#attributes": {"SystemTime": _time_text(ev.time)[:26] + "Z"}},
-                "EventRecordID": ev.record_id,
-                "Correlation": None,
-                "Execution": {"#attributes": {"ProcessID": ev.process_id, "ThreadID": ev.thread_id}},
-                "Channel": ev.channel,
-                "Computer": ev.computer,
-                "Security": None,
-            },
-            "EventData": event_data,
-        }
-    }
 
 
 def _manifest_lines(sample: str, story: Story) -> Iterator[str]:
