@@ -22,7 +22,8 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from . import plot
-from .schema import CLOCK_OFFSETS, CORRELATED, EXCHANGES, FINDINGS
+from .html_assets import CSP, CSS, JS
+from .schema import ATTEMPTS, CLOCK_OFFSETS, CORRELATED, EXCHANGES, FINDINGS
 
 log = logging.getLogger(__name__)
 
@@ -44,69 +45,6 @@ TABLE_COLUMNS: Final = (
     ("etype", "etype"),
     ("clock_offset_s", "clock offset"),
 )
-
-CSP: Final = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-
-CSS: Final = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1280px;padding:0 18px 40px;
-color:#212121}
-h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:3px;margin-top:28px}
-.meta{color:#616161}.num{text-align:right;font-variant-numeric:tabular-nums}
-table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #e0e0e0;padding:3px 7px;text-align:left;
-vertical-align:top}th{background:#f5f5f5}
-.finding{border:1px solid #ddd;border-left:6px solid #90a4ae;border-radius:4px;padding:8px 14px;margin:12px 0}
-.finding h3{margin:2px 0 6px;font-size:16px}.finding dl{display:grid;grid-template-columns:max-content 1fr;
-gap:2px 12px;margin:6px 0}.finding dt{color:#616161}.finding dd{margin:0}
-.sev{display:inline-block;border-radius:3px;padding:0 6px;color:#fff;font-size:12px;text-transform:uppercase}
-.sev-critical{background:#b71c1c;border-left-color:#b71c1c}.sev-high{background:#e53935;border-left-color:#e53935}
-.sev-medium{background:#ef6c00;border-left-color:#ef6c00}.sev-low{background:#f9a825;border-left-color:#f9a825}
-.sev-info{background:#78909c;border-left-color:#78909c}
-.finding.sev-critical,.finding.sev-high,.finding.sev-medium,.finding.sev-low,.finding.sev-info{background:#fff}
-.remedy{background:#e8f5e9;padding:6px 10px;border-radius:3px;white-space:pre-wrap}
-figure{margin:10px 0}figure img{max-width:100%;border:1px solid #eee}
-#timeline{font-size:12px}#timeline td{white-space:nowrap}
-tr.o-failed td{background:#ffebee}tr.o-unanswered td{background:#fff3e0}tr.o-expected td{color:#757575}
-.bad{color:#c62828;font-weight:600}.controls{display:flex;gap:10px;align-items:center;flex-wrap:wrap;margin:8px 0}
-.cut{background:#fffde7;border:1px solid #fff59d;padding:4px 8px}.scroll{overflow-x:auto}
-"""
-
-#: Filters the timeline table: free text, phase, outcome, errors only, or the rows a finding cites.
-JS: Final = """
-(function () {
-  "use strict";
-  var table = document.getElementById("timeline");
-  if (!table) { return; }
-  var rows = Array.prototype.slice.call(table.tBodies[0].rows);
-  var texts = rows.map(function (r) { return r.textContent.toLowerCase(); });
-  var q = document.getElementById("f-text"), ph = document.getElementById("f-phase");
-  var oc = document.getElementById("f-outcome"), er = document.getElementById("f-errors");
-  var shown = document.getElementById("f-count"), only = document.getElementById("f-finding");
-  var picked = null;
-  function apply() {
-    var s = q.value.trim().toLowerCase(), n = 0;
-    rows.forEach(function (r, i) {
-      var ok = (!s || texts[i].indexOf(s) >= 0) && (!ph.value || r.dataset.phase === ph.value) &&
-        (!oc.value || r.dataset.outcome === oc.value) && (!er.checked || r.dataset.error === "1") &&
-        (!picked || picked.has(r.dataset.row));
-      r.hidden = !ok;
-      if (ok) { n += 1; }
-    });
-    shown.textContent = String(n);
-  }
-  [q, ph, oc, er].forEach(function (el) { el.addEventListener("input", apply); el.addEventListener("change", apply); });
-  document.querySelectorAll("button[data-rows]").forEach(function (b) {
-    b.addEventListener("click", function () {
-      picked = new Set(b.dataset.rows.split(" ").filter(Boolean));
-      only.hidden = false;
-      only.querySelector("span").textContent = b.dataset.rule;
-      apply();
-      table.scrollIntoView();
-    });
-  });
-  only.querySelector("button").addEventListener("click", function () { picked = null; only.hidden = true; apply(); });
-  apply();
-})();
-"""
 
 
 def _esc(value: object) -> str:
@@ -162,6 +100,11 @@ def summary_facts(data: Any) -> list[tuple[str, str]]:
     if ex.height:
         by = ex.group_by("outcome").len().sort("len", descending=True)
         facts.append(("exchanges", f"{ex.height:,} (" + ", ".join(f"{o}: {n:,}" for o, n in by.iter_rows()) + ")"))
+        att = plot.frame(data, "attempts", ATTEMPTS)
+        if att.height:
+            by = att.group_by("outcome").len().sort(["len", "outcome"], descending=[True, False])
+            shown = ", ".join(f"{o}: {n:,}" for o, n in by.iter_rows())
+            facts.append(("attempts (AS → TGS → AP)", f"{att.height:,} ({shown})"))
         facts.append(("principals", f"{ex['client'].drop_nulls().n_unique():,}"))
         facts.append(("client hosts", f"{ex['client_host'].drop_nulls().n_unique():,}"))
     sev = severity_counts(fnd["severity"].to_list()) if fnd.height else "none"
@@ -222,7 +165,7 @@ def _summary(data: Any) -> str:
     return f'<section id="summary"><h2>Summary</h2><table>{rows}</table>{matrix}{text}</section>'
 
 
-def _finding(f: dict[str, Any]) -> str:
+def _finding(i: int, f: dict[str, Any]) -> str:
     sev = str(f.get("severity") or "info")
     ids = " ".join(str(r) for r in f.get("row_ids") or [])
     evidence = list(f.get("evidence") or [])
@@ -235,7 +178,7 @@ def _finding(f: dict[str, Any]) -> str:
         else ""
     )
     return (
-        f'<article class="finding sev-{_esc(sev)}" data-rule="{_esc(f["rule"])}">'
+        f'<article id="finding-{i}" class="finding sev-{_esc(sev)}" data-rule="{_esc(f["rule"])}">'
         f'<h3><span class="sev sev-{_esc(sev)}">{_esc(sev)}</span> {_esc(f.get("title") or f["rule"])} '
         f"<code>{_esc(f['rule'])}</code></h3><dl>"
         f"<dt>count</dt><dd>{_esc(f.get('count'))} (confidence {_esc(f.get('confidence') or 'n/a')})</dd>"
@@ -254,8 +197,19 @@ def _findings(data: Any) -> str:
     fnd = plot.frame(data, "findings", FINDINGS)
     if fnd.height == 0:
         return '<section id="findings"><h2>Findings</h2><p>No rule matched.</p></section>'
-    body = "".join(_finding(f) for f in fnd.iter_rows(named=True))
-    return f'<section id="findings"><h2>Findings ({fnd.height})</h2>{body}</section>'
+    rows = fnd.iter_rows(named=True)
+    index = "".join(
+        f'<tr><td><span class="sev sev-{_esc(f["severity"])}">{_esc(f["severity"])}</span></td>'
+        f'<td><a href="#finding-{i}">{_esc(f["title"] or f["rule"])}</a></td><td class="num">{_esc(f["count"])}</td>'
+        f"<td>{_capped(f['principals'], 3)}</td><td>{_capped(f['services'], 3)}</td></tr>"
+        for i, f in enumerate(rows)
+    )
+    head = "<tr><th>severity</th><th>finding</th><th>count</th><th>principals</th><th>services</th></tr>"
+    body = "".join(_finding(i, f) for i, f in enumerate(fnd.iter_rows(named=True)))
+    return (
+        f'<section id="findings"><h2>Findings ({fnd.height})</h2><table id="finding-index">{head}{index}</table>'
+        f"{body}</section>"
+    )
 
 
 def _offsets(data: Any, tolerance_s: float) -> str:

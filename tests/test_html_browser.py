@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES
 from PIL import Image
+from test_plot_cli import manifest
 from test_plot_frames import SCENARIO, build
 
+import krbtrace
 from krbtrace import html_report
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -155,3 +158,26 @@ def test_screenshot_shows_content(loaded: webdriver.Chrome, tmp_path: Path) -> N
         assert len(colours) > 50  # text, badges, tables: not a blank page
         # the red of the HIGH severity badge (#e53935) is on the first screen
         assert any(abs(r - 0xE5) < 8 and abs(g - 0x39) < 8 and abs(b - 0x35) < 8 for _n, (r, g, b) in colours)
+
+
+def test_report_of_the_shipped_samples(driver: webdriver.Chrome, tmp_path: Path) -> None:
+    inputs = [SAMPLES / "kdc" / "04_server_unknown.pcap", SAMPLES / "evtx" / "dc01-security.evtx"]
+    if not all(p.exists() for p in inputs):
+        pytest.skip("the real-KDC capture or the DC log sample is absent on this branch")
+    a = krbtrace.analyze(*inputs)
+    page = html_report.write_html(a, tmp_path / "samples.html")
+    driver.get(page.as_uri())
+    assert console_errors(driver) == []
+    cards = driver.find_elements(By.CSS_SELECTOR, "article.finding")
+    assert len(cards) == a.findings.height > 0
+    assert any("HTTP/nosuch.example.test" in c.text for c in cards)  # the unknown SPN, from both sources
+    assert len(visible_rows(driver)) == a.timeline.height
+    driver.find_element(By.ID, "f-text").send_keys("KDC_ERR_S_PRINCIPAL_UNKNOWN")
+    # one row per unknown-SPN KRB-ERROR of the capture and per failure event of the DC log, as the manifests say
+    in_capture = manifest("04_server_unknown.pcap").count("KRB-ERROR:7")
+    evtx_rows = (SAMPLES / "evtx" / "MANIFEST").read_text(encoding="utf-8").splitlines()
+    in_log = sum(
+        1 for ln in evtx_rows if ln.startswith("dc01-security.evtx\t") and "\tKDC_ERR_S_PRINCIPAL_UNKNOWN\t" in ln
+    )
+    assert (in_capture, in_log) == (2, 1)
+    assert len(visible_rows(driver)) == in_capture + in_log

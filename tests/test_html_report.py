@@ -76,6 +76,9 @@ def test_findings_with_evidence_and_remedy(built, page: str) -> None:
         assert f["explanation"] in text  # unescaped back by the parser: the page shows it literally
         for ev in f["evidence"]:
             assert ev in text
+    # the index at the top links every finding
+    links = [str(a["href"]) for a in doc.find("a") if str(a.get("href", "")).startswith("#finding-")]
+    assert links == [f"#{a['id']}" for a in articles] and len(links) == built.findings.height
     buttons = {b["data-rule"]: b["data-rows"] for b in doc.find("button") if b.get("data-rows")}
     assert buttons["missing_spn"] == " ".join(str(r) for r in built.rows_of[("carol", "KDC_ERR_S_PRINCIPAL_UNKNOWN")])
 
@@ -144,6 +147,15 @@ def test_repr_html_for_notebooks(built) -> None:
     assert len(text) < 200_000
 
 
+def test_attempts_in_the_summary(built) -> None:
+    attempts = pl.DataFrame(
+        {"attempt_id": [1, 2, 3], "outcome": ["failed", "ok", "failed"]}, schema_overrides={"attempt_id": pl.Int64}
+    )
+    facts = dict(html_report.summary_facts({**built.frames, "attempts": attempts}))
+    assert facts["attempts (AS → TGS → AP)"] == "3 (failed: 2, ok: 1)"
+    assert "attempts (AS → TGS → AP)" not in dict(html_report.summary_facts(built))  # the scenario has none
+
+
 def test_parse_issues_in_the_summary(built) -> None:
     issues = pl.DataFrame(
         {
@@ -155,3 +167,16 @@ def test_parse_issues_in_the_summary(built) -> None:
     facts = dict(html_report.summary_facts({**built.frames, "issues": issues}))
     assert facts["parse issues"] == "5 (tcp_gap: 3, asn1_decode_error: 2)"
     assert "parse issues" not in dict(html_report.summary_facts(built))
+
+
+def test_hostile_frames_render() -> None:
+    from test_plot import hostile_frames
+
+    frames = hostile_frames()
+    text = html_report.render_html(frames)
+    doc = Doc(text)
+    assert [a["data-rule"] for a in doc.find("article")] == ["r1", "r2"]
+    assert "<img src=x" not in text  # a principal name from the wire stays text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "+277777h46m" in "".join(doc.text)  # a 1e9 s offset is shown, not a crash
+    assert "krbtrace-analysis" in html_report.repr_html(frames)

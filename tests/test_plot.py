@@ -7,6 +7,7 @@ measured), never from the plotting code.
 from __future__ import annotations
 
 import time
+import warnings
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, timedelta
@@ -276,3 +277,69 @@ def test_fmt_offset() -> None:
     assert plot.fmt_offset(450) == "+7m30s"
     assert plot.fmt_offset(-0.4) == "-0.4s"
     assert plot.fmt_offset(7380) == "+2h03m"
+
+
+def test_offset_labels_tell_repeated_hosts_apart() -> None:
+    off = pl.DataFrame(
+        {
+            "host": ["127.0.0.1", "127.0.0.1", "127.0.0.1", "10.0.0.5"],
+            "role": ["client", "client", "kdc", "kdc"],
+            "reference": ["capture clock (a.pcap)", "capture clock (b.pcap)", "capture clock (a.pcap)", "DC clock"],
+            "method": ["request_till"] * 3 + ["time_service_event"],
+        }
+    )
+    assert plot.offset_labels(off) == [
+        "127.0.0.1 (client) vs a.pcap",
+        "127.0.0.1 (client) vs b.pcap",
+        "127.0.0.1 (kdc)",
+        "10.0.0.5 (kdc)",
+    ]
+    assert plot.fmt_offset(599.962) == "+10m00s"
+    assert plot.fmt_offset(59.97) == "+1m00s"
+
+
+def hostile_frames() -> dict[str, pl.DataFrame]:
+    """Frames a buggy or partial correlator could hand over: nulls everywhere, unknown phases and outcomes."""
+    t = T0
+    ex = pl.DataFrame(
+        [
+            {"exchange_id": 1},  # nothing else known
+            {"exchange_id": 2, "end": t, "phase": "WEIRD", "outcome": "bogus", "client": None},
+            {"exchange_id": 3, "start": t, "phase": None, "outcome": "failed", "error_name": None},
+            {"exchange_id": 4, "start": t, "phase": "AS", "outcome": "failed", "error_name": "X" * 500, "row_ids": []},
+            {"exchange_id": 5, "start": t, "phase": "TGS", "outcome": None, "client": "<b>&amp;</b>", "row_ids": None},
+        ],
+        schema=plot.EXCHANGES,
+    )
+    fnd = pl.DataFrame(
+        [
+            {"rule": "r1", "principals": ["<img src=x onerror=alert(1)>"]},
+            {"rule": "r2", "principals": [None], "row_ids": [None, 4], "hosts": None},
+        ],
+        schema=plot.FINDINGS,
+    )
+    off = pl.DataFrame(
+        [{"host": None, "offset_s": 1e9}, {"host": "h", "offset_s": None}, {"host": "h", "offset_s": -1e-9}],
+        schema=plot.CLOCK_OFFSETS,
+    )
+    return {"exchanges": ex, "findings": fnd, "clock_offsets": off}
+
+
+@pytest.mark.parametrize("make", list(plot.FIGURES.values()), ids=list(plot.FIGURES))
+def test_hostile_frames_give_figures(make) -> None:
+    fig = make(hostile_frames())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a collapsed layout warns: the labels must stay small enough
+        fig.canvas.draw()  # layout and text rendering run too
+    assert isinstance(fig, Figure)
+
+
+def test_hostile_frames_content() -> None:
+    fig = plot.swimlane(hostile_frames())
+    # exchange 1 has no time at all and is left out; the other four are on two lanes
+    assert sorted(lane_labels(fig)) == ["(unknown)", "<b>&amp;</b>"]
+    assert len(error_points(fig)) == 1  # only exchange 4 is a failure with an error name
+    (label,) = by_gid(fig, "error-label")
+    assert label.get_text() == "X" * 59 + "…"  # names from the wire are cut to a readable length
+    ax = plot.clock_offsets(hostile_frames()).axes[0]
+    assert len([p for p in ax.patches if p.get_gid() == "offset-bar"]) == 2  # the null offset is not a bar
