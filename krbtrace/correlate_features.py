@@ -158,7 +158,8 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.col("phase").alias("x_phase"),
         pl.col("client_host").alias("x_client_host"),
         pl.col("server_host").alias("x_server_host"),
-        pl.col("client").alias("x_client"),
+        # An AP-REQ or a failed TGS-REQ names no client in clear: the attempt's principal stands in for reports.
+        pl.coalesce("client", pl.col("client").drop_nulls().first().over("attempt_id")).alias("x_client"),
         pl.col("service").alias("x_service"),
         pl.col("error_code").alias("x_error_code"),
         pl.col("transport").alias("x_transport"),
