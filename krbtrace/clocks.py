@@ -184,7 +184,13 @@ def estimate(df: pl.DataFrame, links: pl.DataFrame | None = None) -> pl.DataFram
     if links is not None:
         parts.append(from_links(links))
     cols = list(CLOCK_OFFSETS.names())
-    frames = [p.select(cols).cast(dict(CLOCK_OFFSETS)) for p in parts if p.height]  # type: ignore[arg-type]
+    # A host without a name or address (a message with no IP header fields) cannot carry an offset.
+    frames = [
+        p.select(cols).cast(dict(CLOCK_OFFSETS)).filter(pl.col("host").is_not_null() & pl.col("offset_s").is_not_null())  # type: ignore[arg-type]
+        for p in parts
+        if p.height
+    ]
+    frames = [f for f in frames if f.height]
     if not frames:
         return CLOCK_OFFSETS.to_frame()
     out = pl.concat(frames)

@@ -153,7 +153,7 @@ def text(a: Analysis) -> str:
         out.append("  none measured")
     for r in a.clock_offsets.iter_rows(named=True):
         out.append(
-            f"  {r['host']:<24} {r['role']:<8} {r['offset_s']:>+10.1f} s  vs {r['reference']}  "
+            f"  {r['host'] or '?':<24} {r['role'] or '?':<8} {r['offset_s'] or 0.0:>+10.1f} s  vs {r['reference']}  "
             f"[{r['method']}, {r['samples']} samples]"
         )
 
