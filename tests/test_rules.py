@@ -17,6 +17,7 @@ from krbtrace.diagnose import (
     load_rules,
     parse_rule,
 )
+from krbtrace.schema import CORRELATED
 
 RULES = load_rules()
 EXAMPLES = [(r, i) for r in RULES for i in range(len(r.examples))]
@@ -75,3 +76,16 @@ def test_placeholder_parser_sees_every_name():
     text = rule.explanation + rule.remedy
     names = {f[1] for f in string.Formatter().parse(text) if f[1]}
     assert names == rule.placeholders()
+
+
+def test_readme_documents_every_feature_column():
+    from pathlib import Path
+
+    import krbtrace.correlate_features as features
+
+    readme = (Path(features.__file__).parent / "rules" / "README.md").read_text(encoding="utf-8")
+    facts = analyze_frame(example_frame([{"msg_type": "AS-REQ", "client": "x"}])).facts
+    added = [c for c in facts.columns if c not in set(CORRELATED.names()) and not c.startswith(("raw_", "x_"))]
+    added = [c for c in added if c not in ("xid", "client_ip", "client_port", "server_ip", "server_port")]
+    missing = [c for c in added if f"`{c}`" not in readme]
+    assert not missing, f"undocumented facts columns: {missing}"
