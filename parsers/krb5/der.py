@@ -212,9 +212,15 @@ def seq_items(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
     s, e = expect(buf, start, stop, TAG_SEQUENCE)
     items: list[tuple[int, int, int]] = []
     while s < e:
-        item = tlv(buf, s, e)
-        items.append(item)
-        s = item[2]
+        tag = buf[s]  # tlv()'s short-form fast path inlined
+        n = buf[s + 1] if e - s >= 2 else 0x80
+        if n < 0x80 and tag & 0x1F != 0x1F and s + 2 + n <= e:
+            items.append((tag, s + 2, s + 2 + n))
+            s += 2 + n
+        else:
+            item = tlv(buf, s, e)
+            items.append(item)
+            s = item[2]
     return items
 
 
@@ -280,6 +286,10 @@ def decode_text(raw: bytes) -> str:
 
 def text(buf: bytes, start: int, stop: int) -> str:
     """The KerberosString (GeneralString, or a lenient peer's other string type) at ``start``, cleaned."""
+    if stop - start >= 2 and buf[start] == 0x1B:  # GeneralString, short form: almost every realm
+        n = buf[start + 1]
+        if n < 0x80 and start + 2 + n <= stop:
+            return decode_text(buf[start + 2 : start + 2 + n])
     tag, s, e = tlv(buf, start, stop)
     if tag not in TEXT_TAGS:
         raise KrbDecodeError(f"tag 0x{tag:02x} where a string was expected at offset {start}")
