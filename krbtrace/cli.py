@@ -10,16 +10,17 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from parsers.record import ParseReport
 
 from . import __version__
 from .cli_analyze import add_analyze_options, run_analyze
-from .output import output_format, write_frame
-from .summary import summary_text
-from .timeline import load
+from .output import output_format, write_records
+from .timeline import iter_inputs, load
+
+if TYPE_CHECKING:
+    import polars as pl
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ _SHOWN = ["ts", "record_no", "src_ip", "dst_ip", "msg_type", "phase", "error_nam
 
 
 def _print_table(df: pl.DataFrame, limit: int | None) -> None:
+    import polars as pl
+
     cols = [c for c in _SHOWN if c in df.columns]
     view = df.select(cols) if limit is None else df.select(cols).head(limit)
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
@@ -113,11 +116,15 @@ def cmd_timeline(args: argparse.Namespace) -> int:
             print(f"krbtrace: {exc}", file=sys.stderr)
             return EXIT_USAGE
     reports: list[ParseReport] = []
+    if args.output is not None:  # streamed: memory holds one batch of rows whatever the input size
+        records = iter_inputs(args.files, reports, evtx_backend=args.evtx_backend, on_error=_print_fatal)
+        n = write_records(records, args.output)
+        print(f"wrote {n} rows to {args.output}", file=sys.stderr)
+        return _exit_code(args, reports)
     df = _load(args, reports)
-    if args.output is not None:
-        write_frame(df, args.output)
-        print(f"wrote {df.height} rows to {args.output}", file=sys.stderr)
-    elif args.summary:
+    if args.summary:
+        from .summary import summary_text
+
         print(summary_text(df, reports), end="")
     else:
         _print_table(df, args.limit)

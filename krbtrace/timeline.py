@@ -2,32 +2,44 @@
 
 Rows are turned into columns in batches so that memory holds one batch of Python objects at a time. Times arrive
 as integer microseconds and lists as tuples (see :mod:`parsers.record`); list columns travel as joined strings
-and are split by polars, which is about 25 times faster than handing polars Python lists.
+and are split by polars, which is about 25 times faster than handing polars Python lists. polars is imported when
+a frame is built, not before: ``krbtrace timeline -o`` streams the records of :func:`iter_inputs` to a file
+(:func:`krbtrace.output.write_records`) without it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import cache
 from itertools import islice
 from pathlib import Path
-from typing import Final
-
-import polars as pl
+from typing import TYPE_CHECKING, Final
 
 import parsers
 from parsers.errors import Error
 from parsers.record import FIELDS, TIME_FIELDS, KrbRecord, ParseReport
 
-from .schema import TIMELINE
+if TYPE_CHECKING:
+    import polars as pl
 
 log = logging.getLogger(__name__)
 
 BATCH_ROWS: Final = 50_000
 _SEP: Final = "\x1f"  # ASCII unit separator: cannot occur in a decoded name (the decoders strip controls)
 _NULL: Final = "\x1e"  # marks a null element inside a list of strings (an ETYPE-INFO2 entry without salt)
-_INT_LISTS: Final = frozenset(name for name, dtype in TIMELINE.items() if dtype == pl.List(pl.Int32))
-_STR_LISTS: Final = frozenset(name for name, dtype in TIMELINE.items() if dtype == pl.List(pl.String))
+
+
+@cache
+def _lists() -> tuple[frozenset[str], frozenset[str]]:
+    """(names of the integer list columns, names of the string list columns) of ``TIMELINE``."""
+    import polars as pl
+
+    from .schema import TIMELINE
+
+    ints = frozenset(name for name, dtype in TIMELINE.items() if dtype == pl.List(pl.Int32))
+    strs = frozenset(name for name, dtype in TIMELINE.items() if dtype == pl.List(pl.String))
+    return ints, strs
 
 
 def _joined(values: Sequence[tuple[object, ...] | None], strings: bool) -> list[str | None]:
@@ -37,11 +49,16 @@ def _joined(values: Sequence[tuple[object, ...] | None], strings: bool) -> list[
 
 
 def _column(name: str, values: Sequence[object]) -> pl.Series:
+    import polars as pl
+
+    from .schema import TIMELINE
+
     dtype = TIMELINE[name]
     if name in TIME_FIELDS:
         return pl.Series(name, values, dtype=pl.Int64).cast(dtype)
-    if name in _INT_LISTS or name in _STR_LISTS:
-        strings = name in _STR_LISTS
+    int_lists, str_lists = _lists()
+    if name in int_lists or name in str_lists:
+        strings = name in str_lists
         joined = pl.Series(name, _joined(values, strings), dtype=pl.String)  # type: ignore[arg-type]
         split = pl.col(name).str.split(_SEP)
         if strings:
@@ -54,6 +71,10 @@ def _column(name: str, values: Sequence[object]) -> pl.Series:
 
 def frame(records: Iterable[KrbRecord]) -> pl.DataFrame:
     """Build the timeline from records: a DataFrame with exactly the ``TIMELINE`` schema, in input order."""
+    import polars as pl
+
+    from .schema import TIMELINE
+
     parts: list[pl.DataFrame] = []
     it = iter(records)
     while batch := list(islice(it, BATCH_ROWS)):

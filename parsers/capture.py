@@ -26,7 +26,7 @@ import logging
 import socket
 import struct
 from collections.abc import Callable, Iterator, Sequence
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from .errors import KrbDecodeError
 from .ip import KRB_PORTS, TCP, UDP, Network, prefilter_for
@@ -35,7 +35,7 @@ from .pcapfile import Prefilter, iter_frames, open_capture, read_head
 from .pcapfile import sniff as _sniff
 from .record import FIELDS, KrbRecord, ParseReport
 from .recordmark import RecordMarkFlow
-from .streams import Carrier, CarrierFlow, FlowTable, TcpFlow
+from .streams import Carrier, CarrierFlow, FlowTable, TcpFlow, server_side
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +80,16 @@ def read_capture(path: str, report: ParseReport, carriers: Sequence[Carrier] = (
     the first row is asked for) when the file is not a usable capture; ``OSError`` when it cannot be opened.
     """
     fh = open_capture(path)
+    watch: dict[int, int] = {}  # port pairs of the TCP flows being followed (see FlowTable)
     try:
         head = read_head(fh)
         kind = _sniff(head)
-        frames = iter_frames(fh, head, report, _keep_for(carriers))
+        frames = iter_frames(fh, head, report, _keep_for(carriers, watch))
     except BaseException:
         fh.close()
         raise
     report.source_kind = kind
-    return _rows(fh, _Reader(path, kind or "pcap", report, tuple(carriers)), frames)
+    return _rows(fh, _Reader(path, kind or "pcap", report, tuple(carriers), watch), frames)
 
 
 def _rows(fh: BinaryIO, reader: _Reader, frames: Iterator[tuple[int, int, int, bytes, int]]) -> Iterator[KrbRecord]:
@@ -96,13 +97,83 @@ def _rows(fh: BinaryIO, reader: _Reader, frames: Iterator[tuple[int, int, int, b
         yield from reader.run(frames)
 
 
-def _keep_for(carriers: Sequence[Carrier]) -> Callable[[int], Prefilter | None]:
-    all_tcp = bool(carriers)
+#: The built-in carriers' possible first payload octets. Their ``accepts`` look at a prefix of the payload only,
+#: so more octets after it never turn an acceptance into a refusal: the prefilter may ask them on the frame's octets
+#: (which may end with link padding). SMB's session request (0x81) compares its length with the payload's, so
+#: payloads starting 0x81 are always kept. tests/test_carrier_prefilter.py checks both facts.
+_LENGTH_SENSITIVE: Final = frozenset({0x81})
+
+
+def _builtin_octets() -> dict[type, frozenset[int]]:
+    from .carriers import DcerpcCarrier, HttpCarrier, LdapCarrier, SmbCarrier
+    from .carriers.http import _FIRST_LETTERS
+
+    return {
+        SmbCarrier: frozenset({0x00, 0x81}),  # NetBIOS session message / session request (RFC 1002)
+        HttpCarrier: frozenset(b[0] for b in _FIRST_LETTERS),  # a method's first letter, or HTTP/1.
+        LdapCarrier: frozenset({0x30}),  # SEQUENCE of LDAPMessage (RFC 4511)
+        DcerpcCarrier: frozenset({0x05}),  # rpc_vers 5
+    }
+
+
+def first_octets(carriers: Sequence[Carrier]) -> dict[int, tuple[Carrier, ...] | bool] | None:
+    """First payload octet -> the carriers that may accept a flow starting with it (``True``: keep the frame
+    whatever the carriers say), or None when a carrier is not a built-in one of exactly known behaviour (then every
+    first payload is offered to the flow table)."""
+    known = _builtin_octets()
+    gate: dict[int, tuple[Carrier, ...] | bool] = {}
+    for carrier in carriers:
+        octets = known.get(type(carrier))
+        if octets is None:
+            return None
+        for o in octets:
+            had = gate.get(o, ())
+            gate[o] = True if o in _LENGTH_SENSITIVE else (*had, carrier)  # type: ignore[misc]
+    return gate
+
+
+def _tcp_keep(watch: dict[int, int], gate: dict[int, tuple[Carrier, ...] | bool] | None) -> Prefilter:
+    """The prefilter's test for a TCP frame not on 88/464 (``l4``: offset of its TCP header). Kept: SYN/FIN/RST,
+    segments of a followed flow (port pair in ``watch``), and payloads a carrier accepts, asked here exactly as
+    :class:`~parsers.streams.FlowTable` would ask for a flow seen without SYN. A pure ACK or a payload no carrier
+    takes is dropped before any object is built."""
+    head = struct.Struct("!HH8xBB").unpack_from
+
+    def tcp_keep(buf: bytes, l4: int, end: int) -> bool:
+        if l4 + 14 > end:
+            return True  # let the full parser count the damaged header
+        sp, dp, doff, flags = head(buf, l4)
+        if flags & 0x07 or (sp << 16 | dp) in watch:
+            return True
+        p = l4 + (doff >> 4) * 4
+        if p >= end:
+            return False  # no payload: nothing to offer
+        if gate is None or sp == dp:
+            return True
+        asked = gate.get(buf[p])
+        if asked is None or asked is True:
+            return asked is True
+        from_client = server_side(sp, dp) == 1
+        first = buf[p:end]
+        server_port = dp if from_client else sp
+        for carrier in asked:  # type: ignore[union-attr]
+            try:
+                if carrier.accepts(server_port, first, from_client):
+                    return True
+            except Exception:
+                return True  # the flow table asks again and counts the carrier_error
+        return False
+
+    return tcp_keep
+
+
+def _keep_for(carriers: Sequence[Carrier], watch: dict[int, int]) -> Callable[[int], Prefilter | None]:
+    tcp_keep = _tcp_keep(watch, first_octets(carriers)) if carriers else None
     cache: dict[int, Prefilter | None] = {}
 
     def keep_for(linktype: int) -> Prefilter | None:
         if linktype not in cache:
-            cache[linktype] = prefilter_for(linktype, all_tcp)
+            cache[linktype] = prefilter_for(linktype, tcp_keep)
         return cache[linktype]
 
     return keep_for
@@ -111,13 +182,15 @@ def _keep_for(carriers: Sequence[Carrier]) -> Callable[[int], Prefilter | None]:
 class _Reader:
     """The per-file state: fragments, TCP flows, UDP request phases."""
 
-    def __init__(self, path: str, kind: str, report: ParseReport, carriers: tuple[Carrier, ...]) -> None:
+    def __init__(
+        self, path: str, kind: str, report: ParseReport, carriers: tuple[Carrier, ...], watch: dict[int, int]
+    ) -> None:
         self.path = path
         self.kind = kind
         self.report = report
         self.carriers = carriers
         self.net = Network(report, self._wanted)
-        self.flows = FlowTable(report, self._decide)
+        self.flows = FlowTable(report, self._decide, watch)
         self.addr = _Addr()
         self.udp_phase: dict[tuple[bytes, int, bytes, int], str | None] = {}
 
@@ -129,15 +202,17 @@ class _Reader:
             return False
         return (first[0] << 8 | first[1]) in KRB_PORTS or (first[2] << 8 | first[3]) in KRB_PORTS
 
-    def _decide(self, flow: TcpFlow, first: bytes, from_client: bool) -> CarrierFlow | None:
-        ports = (flow.key[1], flow.key[3])
-        port = flow.server_port if flow.server_port in KRB_PORTS else next((p for p in ports if p in KRB_PORTS), 0)
+    def _decide(
+        self, key: tuple[bytes, int, bytes, int], server_port: int, first: bytes, from_client: bool
+    ) -> CarrierFlow | None:
+        ports = (key[1], key[3])
+        port = server_port if server_port in KRB_PORTS else next((p for p in ports if p in KRB_PORTS), 0)
         if port:
             name, decode = _carrier_of(port)
             return RecordMarkFlow(name, decode, self.report)
         for carrier in self.carriers:
             try:
-                if carrier.accepts(flow.server_port, first, from_client):
+                if carrier.accepts(server_port, first, from_client):
                     handler = carrier.new_flow()
                     if hasattr(handler, "report"):
                         handler.report = self.report  # the carrier counts unreadable units and tokens here

@@ -37,7 +37,7 @@ def fused_ethernet(
     ports = getattr(keep, "ethernet_ports", None)
     if keep is None or ports is None:
         return None
-    tcp_always = getattr(keep, "tcp_always", False)
+    tcp_keep = getattr(keep, "tcp_keep", None)
     rec = struct.Struct(endian + "8xII12xHB5xHxB10xHH").unpack_from
     swap = _swap16 if endian == "<" else int
     ipv4 = swap(0x0800)
@@ -54,7 +54,11 @@ def fused_ethernet(
                 break
             frame_no += 1
             if et == ipv4 and vi == 0x45 and incl >= 38 and not frag & frag_mask:
-                if (proto == 17 or proto == 6) and (sp in wanted or dp in wanted or (tcp_always and proto == 6)):
+                if (proto == 17 or proto == 6) and (
+                    sp in wanted
+                    or dp in wanted
+                    or (proto == 6 and tcp_keep is not None and tcp_keep(buf, pos + 50, end))
+                ):
                     sec, frac = stamp(buf, pos)
                     yield frame_no, sec * 1_000_000 + frac // div, 1, buf[pos + 16 : end], orig
             elif keep(buf, pos + 16, end):
@@ -79,7 +83,7 @@ def fused_epb(ifaces: list[_Interface], endian: str) -> Callable[[bytes, int, in
     keep = ifaces[0].keep
     assert keep is not None
     ports: frozenset[int] = keep.ethernet_ports  # type: ignore[attr-defined]
-    tcp_always = keep.tcp_always  # type: ignore[attr-defined]
+    tcp_keep = keep.tcp_keep  # type: ignore[attr-defined]
     rec = struct.Struct(endian + "III8xI4x12xHB5xHxB10xHH").unpack_from
     trailer = struct.Struct(endian + "I").unpack_from
     stamp = struct.Struct(endian + "4xIIII").unpack_from
@@ -100,7 +104,11 @@ def fused_epb(ifaces: list[_Interface], endian: str) -> Callable[[bytes, int, in
                 break
             frame_no += 1
             if et == ipv4 and vi == 0x45 and caplen >= 38 and not frag & frag_mask:
-                hit = (proto == 17 or proto == 6) and (sp in wanted or dp in wanted or (tcp_always and proto == 6))
+                hit = (proto == 17 or proto == 6) and (
+                    sp in wanted
+                    or dp in wanted
+                    or (proto == 6 and tcp_keep is not None and tcp_keep(buf, pos + 62, pos + 28 + caplen))
+                )
             else:
                 hit = keep(buf, pos + 28, pos + 28 + caplen)
             if hit:

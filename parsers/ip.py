@@ -48,7 +48,7 @@ _ETH_IPV4: Final = struct.Struct("!12xHBxH2xHxB2x4s4s").unpack_from
 Packet = tuple[bytes, bytes, int, bytes]
 
 
-def _keep_ip(all_tcp: bool) -> Callable[[bytes, int, int, int], bool]:
+def _keep_ip(tcp_keep: Prefilter | None) -> Callable[[bytes, int, int, int], bool]:
     ports = KRB_PORTS
 
     def keep_ip(buf: bytes, off: int, end: int, version: int) -> bool:
@@ -69,26 +69,28 @@ def _keep_ip(all_tcp: bool) -> Callable[[bytes, int, int, int], bool]:
         else:
             return False
         if proto == UDP or proto == TCP:
-            if proto == TCP and all_tcp:
-                return True
             if l4 + 4 > end:
-                return False
-            return (buf[l4] << 8 | buf[l4 + 1]) in ports or (buf[l4 + 2] << 8 | buf[l4 + 3]) in ports
+                return proto == TCP and tcp_keep is not None
+            if (buf[l4] << 8 | buf[l4 + 1]) in ports or (buf[l4 + 2] << 8 | buf[l4 + 3]) in ports:
+                return True
+            return proto == TCP and tcp_keep is not None and tcp_keep(buf, l4, end)
         return False
 
     return keep_ip
 
 
-def prefilter_for(linktype: int, all_tcp: bool = False) -> Prefilter | None:
-    """The cheap keep-test of a link type, or None when krbtrace cannot read that link type."""
-    keep_ip = _keep_ip(all_tcp)
+def prefilter_for(linktype: int, tcp_keep: Prefilter | None = None) -> Prefilter | None:
+    """The cheap keep-test of a link type, or None when krbtrace cannot read that link type.
+
+    ``tcp_keep(buf, tcp_header_offset, end)`` (given when application carriers are active) decides on the TCP
+    frames that are not on a Kerberos port; without it they are dropped."""
+    keep_ip = _keep_ip(tcp_keep)
     ports = KRB_PORTS
     if linktype == 1:
         # Ethernet type, IPv4 version/IHL, flags/fragment offset, protocol and both ports in one unpack
         fast = struct.Struct("!12xHB5xHxB10xHH").unpack_from
         fast6 = struct.Struct("!20xB33xHH").unpack_from  # IPv6 next header and the ports behind a bare header
         fast_vlan = struct.Struct("!16xHB5xHxB10xHH").unpack_from  # one 802.1Q tag, then as ``fast``
-        tcp_always = 6 if all_tcp else -1
 
         def keep_ethernet(buf: bytes, start: int, end: int) -> bool:
             if end - start < 38:
@@ -96,19 +98,25 @@ def prefilter_for(linktype: int, all_tcp: bool = False) -> Prefilter | None:
             et, vi, frag, proto, sp, dp = fast(buf, start)
             if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF:
                 if proto == 17 or proto == 6:
-                    return sp in ports or dp in ports or proto == tcp_always
+                    if sp in ports or dp in ports:
+                        return True
+                    return proto == 6 and tcp_keep is not None and tcp_keep(buf, start + 34, end)
                 return False
             size = end - start
             if et == 0x86DD and size >= 58:
                 nh, sp, dp = fast6(buf, start)
                 if nh == 17 or nh == 6:
-                    return sp in ports or dp in ports or nh == tcp_always
+                    if sp in ports or dp in ports:
+                        return True
+                    return nh == 6 and tcp_keep is not None and tcp_keep(buf, start + 54, end)
                 return nh in _IPV6_EXT or nh == _FRAG6
             if et == 0x8100 and size >= 42:
                 et, vi, frag, proto, sp, dp = fast_vlan(buf, start)
                 if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF:
                     if proto == 17 or proto == 6:
-                        return sp in ports or dp in ports or proto == tcp_always
+                        if sp in ports or dp in ports:
+                            return True
+                        return proto == 6 and tcp_keep is not None and tcp_keep(buf, start + 38, end)
                     return False
             off = start + 14
             et = buf[start + 12] << 8 | buf[start + 13]
@@ -122,7 +130,7 @@ def prefilter_for(linktype: int, all_tcp: bool = False) -> Prefilter | None:
             return False
 
         keep_ethernet.ethernet_ports = ports  # type: ignore[attr-defined]  # lets pcapfile fuse the common case
-        keep_ethernet.tcp_always = all_tcp  # type: ignore[attr-defined]
+        keep_ethernet.tcp_keep = tcp_keep  # type: ignore[attr-defined]
         return keep_ethernet
     if linktype in (101, 12, 14, 228, 229):
 

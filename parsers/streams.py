@@ -110,7 +110,7 @@ class Direction:
 class TcpFlow:
     """One TCP connection: who is the client, its carrier state, and the reassembly of both directions."""
 
-    __slots__ = ("client", "closed", "dirs", "handler", "key", "phase", "server_port")
+    __slots__ = ("client", "closed", "dirs", "handler", "key", "phase", "server_port", "watched")
 
     def __init__(self, key: tuple[bytes, int, bytes, int], client: tuple[bytes, int], server_port: int) -> None:
         self.key = key
@@ -120,21 +120,59 @@ class TcpFlow:
         self.dirs: tuple[Direction, ...] = (Direction(), Direction())  # [0] client -> server, [1] server -> client
         self.closed = 0
         self.phase: str | None = None  # phase of the last request the client sent (for the KDC's KRB-ERROR)
+        self.watched = False  # its port pair is in FlowTable.watch (the prefilter keeps all its segments)
 
 
 class FlowTable:
     """Every TCP connection of a capture, keyed by its two endpoints, each fed through in-order reassembly.
 
-    ``decide(flow, first_payload, from_client)`` is called once per flow, on its first payload, and returns the
-    flow's :class:`CarrierFlow` or ``None`` (then the flow is remembered and skipped cheaply). Completed messages
-    come back as ``(flow, from_client, fields, ts, frame_no)``.
+    ``decide(key, server_port, first_payload, from_client)`` is called on a flow's first payload, before any state
+    is kept for it, and returns the flow's :class:`CarrierFlow` or ``None``. A refused flow seen without its SYN is
+    forgotten at once (a later segment, e.g. the other direction's first, is offered again); a refused flow that
+    began with a SYN is remembered until it ends and skipped cheaply. Completed messages come back as
+    ``(flow, from_client, fields, ts, frame_no)``.
+
+    ``watch`` (port pair ``port_a << 16 | port_b`` -> number of flows, both orders) holds the port pairs of the
+    flows kept and not refused, for a prefilter that drops the segments of every other flow before they are parsed.
     """
 
-    def __init__(self, report: ParseReport, decide: Callable[[TcpFlow, bytes, bool], CarrierFlow | None]) -> None:
+    def __init__(
+        self,
+        report: ParseReport,
+        decide: Callable[[tuple[bytes, int, bytes, int], int, bytes, bool], CarrierFlow | None],
+        watch: dict[int, int] | None = None,
+    ) -> None:
         self.report = report
         self.decide = decide
         self.flows: dict[tuple[bytes, int, bytes, int], TcpFlow] = {}
         self.pending_total = 0  # out-of-order octets held by all flows together
+        self.watch: dict[int, int] = {} if watch is None else watch
+
+    def _watch(self, flow: TcpFlow) -> None:
+        k = flow.key
+        watch = self.watch
+        for pair in (k[1] << 16 | k[3], k[3] << 16 | k[1]):
+            watch[pair] = watch.get(pair, 0) + 1
+        flow.watched = True
+
+    def _unwatch(self, flow: TcpFlow) -> None:
+        if not flow.watched:
+            return
+        flow.watched = False
+        k = flow.key
+        watch = self.watch
+        for pair in (k[1] << 16 | k[3], k[3] << 16 | k[1]):
+            left = watch.get(pair, 0) - 1
+            if left > 0:
+                watch[pair] = left
+            else:
+                watch.pop(pair, None)
+
+    def _store(self, key: tuple[bytes, int, bytes, int], flow: TcpFlow) -> None:
+        if len(self.flows) >= MAX_FLOWS:
+            self._evict()
+        self.flows[key] = flow
+        self._watch(flow)
 
     def segment(
         self,
@@ -163,15 +201,23 @@ class FlowTable:
                 client = (dst, dport)
             else:
                 client = (src, sport) if server_side(sport, dport) == 1 else (dst, dport)
-            flow = TcpFlow(key, client, dport if client == (src, sport) else sport)
-            if len(flows) >= MAX_FLOWS:
-                self._evict()
-                flows = self.flows
-            flows[key] = flow
+            from_client = client == (src, sport)
+            server_port = dport if from_client else sport
+            handler = None
+            if not flags & SYN:
+                # decide before keeping anything: most flows of a capture are refused, and are forgotten at once
+                handler = self.decide(key, server_port, payload, from_client)
+                if handler is None:
+                    return _NONE
+            flow = TcpFlow(key, client, server_port)
+            flow.handler = handler
+            self._store(key, flow)
+            flows = self.flows
         elif flags & SYN and not flags & ACK and (src, sport) == flow.client and _restarted(flow, seq):
             # a new connection on the same ports (the old one's end was not captured): start afresh
             out: list[Done] = []
             self._finish(flow, frame_no, out)
+            self._unwatch(flow)
             del flows[key]
             return out + self.segment(src, sport, dst, dport, seq, flags, payload, ts, frame_no, missing)
         elif flow.closed < 0:
@@ -190,10 +236,11 @@ class FlowTable:
         out: list[Done] = []
         if payload:
             if flow.handler is None:
-                handler = self.decide(flow, payload, from_client)
+                handler = self.decide(key, flow.server_port, payload, from_client)
                 if handler is None:
                     flow.closed = -1  # not a carrier: remember the flow and skip it cheaply (-2 after one FIN)
                     flow.dirs = ()
+                    self._unwatch(flow)
                     return _NONE
                 flow.handler = handler
             try:
@@ -213,6 +260,7 @@ class FlowTable:
                 flow.closed += 1
             if flow.closed >= 2:
                 self._finish(flow, frame_no, out)
+                self._unwatch(flow)
                 flows.pop(key, None)
         return out
 
@@ -334,6 +382,7 @@ class FlowTable:
         self.pending_total -= sum(d.pending_bytes for d in flow.dirs)
         flow.closed = -1
         flow.dirs = ()
+        self._unwatch(flow)
 
     def _evict(self) -> None:
         """Forget the oldest tenth of the flows at once. (Popping the oldest one at a time would make every
@@ -342,6 +391,7 @@ class FlowTable:
         cut = max(1, len(items) // 10)
         for _key, flow in items[:cut]:
             self._finish(flow, "evicted", [])  # counted; messages behind the hole of a forgotten flow are lost
+            self._unwatch(flow)
         self.flows = dict(items[cut:])
 
     def finish_all(self) -> list[Done]:
@@ -350,6 +400,7 @@ class FlowTable:
         for flow in self.flows.values():
             self._finish(flow, "end", out)
         self.flows.clear()
+        self.watch.clear()
         return out
 
 

@@ -10,7 +10,7 @@ from test_capture_build import AS_REQ, T0, frames, kinds, msg, pcap, read, rm, t
 
 from parsers.krb5 import decode_message
 from parsers.record import ParseReport
-from parsers.streams import Completed, FlowTable, TcpFlow, server_side
+from parsers.streams import Completed, FlowTable, server_side
 
 
 class FakeFlow:
@@ -64,8 +64,8 @@ def test_fake_carrier_end_to_end(tmp_path: Path) -> None:
         tcp(b"HELO\n" + line[:40], 101, port=7777),
         tcp(line[40:], 101 + 5 + 40, port=7777),  # completes the message: frame 4
         tcp(line, 901, to_kdc=False, port=7777),  # server to client
-        tcp(b"other protocol", 1, sport=40000, port=9999),  # refused flow: asked once
-        tcp(b"still other", 15, sport=40000, port=9999),
+        tcp(b"other protocol", 1, sport=40000, port=9999),  # refused flow seen without SYN: forgotten at once,
+        tcp(b"still other", 15, sport=40000, port=9999),  # so its next segment is offered again
         tcp(rm(msg(AS_REQ)), 1, sport=40001, port=88),  # port 88 is never offered to carriers
     ]
     carrier = FakeCarrier()
@@ -74,7 +74,7 @@ def test_fake_carrier_end_to_end(tmp_path: Path) -> None:
     assert [r.carrier for r in rows] == ["fake", "fake", "kdc"]
     assert rows[0].ts == T0 + 3000 and rows[0].app_status == "OK"
     assert (rows[0].src_port, rows[0].dst_port, rows[1].src_port, rows[1].dst_port) == (50000, 7777, 7777, 50000)
-    assert carrier.asked == [(7777, b"HELO", True), (9999, b"othe", True)]
+    assert carrier.asked == [(7777, b"HELO", True), (9999, b"othe", True), (9999, b"stil", True)]
     assert carrier.log == [] and not report.issues
 
 
@@ -119,7 +119,7 @@ def _table() -> tuple[FlowTable, Collect, ParseReport]:
     report = ParseReport("t")
     sink = Collect()
 
-    def decide(flow: TcpFlow, first: bytes, from_client: bool) -> Collect:
+    def decide(key: object, server_port: int, first: bytes, from_client: bool) -> Collect:
         return sink
 
     return FlowTable(report, decide), sink, report
@@ -150,22 +150,51 @@ def test_flowtable_pending_bound_makes_a_gap() -> None:
 
 
 def test_refused_flows_are_forgotten_when_they_end() -> None:
+    """A refused flow that began with a SYN is remembered (asked once) until its FINs or RST."""
     report = ParseReport("t")
     asked = []
 
-    def decide(flow: TcpFlow, first: bytes, from_client: bool) -> None:
+    def decide(key: object, server_port: int, first: bytes, from_client: bool) -> None:
         asked.append(first)
         return None
 
     table = FlowTable(report, decide)
     for i in range(3):
+        table.segment(A, 6000 + i, B, 80, 0, 0x02, b"", 0, 1)  # SYN
         table.segment(A, 6000 + i, B, 80, 1, 0x18, b"data", 0, 1)
         table.segment(A, 6000 + i, B, 80, 5, 0x18, b"more", 0, 2)  # not asked again
     assert len(table.flows) == 3 and asked == [b"data"] * 3
+    assert table.watch == {}  # refused: the prefilter may drop their segments
     table.segment(A, 6000, B, 80, 9, 0x11, b"", 0, 3)
     table.segment(B, 80, A, 6000, 1, 0x11, b"", 0, 4)
     table.segment(B, 80, A, 6001, 1, 0x14, b"", 0, 5)  # RST
     assert list(table.flows) == [(A, 6002, B, 80)] and not report.issues
+
+
+def test_refused_flow_without_syn_is_offered_again() -> None:
+    """A flow first seen mid-stream and refused leaves no state: the next segment (here the other direction's
+    first, which starts a unit) is offered again and can be accepted; a refusal costs no memory."""
+    report = ParseReport("t")
+    sink = Collect()
+    asked: list[tuple[int, bytes, bool]] = []
+
+    def decide(key: object, server_port: int, first: bytes, from_client: bool) -> Collect | None:
+        asked.append((server_port, first, from_client))
+        return sink if first.startswith(b"HELO") else None
+
+    table = FlowTable(report, decide)
+    for port in range(6000, 6100):
+        table.segment(A, port, B, 80, 7, 0x18, b"tail of something", 0, 1)
+    assert table.flows == {} and table.watch == {} and len(asked) == 100
+    table.segment(A, 7000, B, 80, 7, 0x18, b"tail", 0, 2)  # client's middle: refused
+    table.segment(B, 80, A, 7000, 90, 0x18, b"HELO back", 0, 3)  # server's first unit: accepted
+    assert asked[-2:] == [(80, b"tail", True), (80, b"HELO back", False)]
+    assert list(table.flows) == [(A, 7000, B, 80)]
+    assert table.watch == {7000 << 16 | 80: 1, 80 << 16 | 7000: 1}
+    assert sink.data[False] == b"HELO back" and sink.gaps == [False]  # mid-stream start: resynchronise first
+    table.segment(A, 7000, B, 80, 11, 0x11, b"", 0, 4)
+    table.segment(B, 80, A, 7000, 99, 0x11, b"", 0, 5)
+    assert table.flows == {} and table.watch == {}
 
 
 class BrokenCarrier(FakeCarrier):

@@ -13,7 +13,7 @@ from test_capture_build import AS_REP, AS_REQ, AS_REQ2, ERR_PREAUTH, TGS_REP, TG
 from parsers.krb5 import decode_message
 from parsers.record import ParseReport
 from parsers.recordmark import RecordMarkFlow
-from parsers.streams import FlowTable, TcpFlow
+from parsers.streams import FlowTable
 
 A, B = b"\x0a\x00\x00\x05", b"\x0a\x00\x00\x01"
 LABELS = [AS_REQ, ERR_PREAUTH, AS_REQ2, AS_REP, TGS_REQ, TGS_REP]
@@ -24,7 +24,7 @@ def _run(segments: list[tuple[int, bytes]], isn: int) -> tuple[list[int | None],
     messages (a per-message fingerprint) in the order they came out."""
     report = ParseReport("t")
 
-    def decide(flow: TcpFlow, first: bytes, from_client: bool) -> RecordMarkFlow:
+    def decide(key: object, server_port: int, first: bytes, from_client: bool) -> RecordMarkFlow:
         return RecordMarkFlow("kdc", decode_message, report)
 
     table = FlowTable(report, decide)

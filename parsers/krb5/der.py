@@ -145,6 +145,10 @@ def _tlv_general(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
 
 def expect(buf: bytes, pos: int, end: int, tag: int) -> tuple[int, int]:
     """Read one element that must carry ``tag``; return its content range ``(start, stop)``."""
+    if end - pos >= 2:  # tlv()'s short-form fast path inlined: expect() runs about ten times per message
+        n = buf[pos + 1]
+        if n < 0x80 and buf[pos] == tag and pos + 2 + n <= end:
+            return pos + 2, pos + 2 + n
     got, start, stop = tlv(buf, pos, end)
     if got != tag:
         raise KrbDecodeError(f"tag 0x{got:02x} where 0x{tag:02x} was expected at offset {pos}")
@@ -183,9 +187,15 @@ def fields_prefix(buf: bytes, start: int, stop: int) -> tuple[dict[int, tuple[in
     pos = start
     try:
         while pos < stop:
-            tag, s, pos = tlv(buf, pos, stop)
-            if tag & 0xE0 == 0xA0:
-                out.setdefault(tag & 0x1F, (s, pos))
+            tag = buf[pos]  # tlv()'s fast path inlined, as in fields()
+            n = buf[pos + 1] if stop - pos >= 2 else 0x80
+            if n < 0x80 and tag & 0x1F != 0x1F and pos + 2 + n <= stop:
+                s = pos + 2
+                pos = s + n
+            else:
+                tag, s, pos = tlv(buf, pos, stop)
+            if tag & 0xE0 == 0xA0 and tag & 0x1F not in out:
+                out[tag & 0x1F] = (s, pos)
     except KrbDecodeError:
         tag = buf[pos]
         if tag & 0xE0 == 0xA0 and tag & 0x1F != 0x1F and stop - pos >= 2:
@@ -202,9 +212,15 @@ def seq_items(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
     s, e = expect(buf, start, stop, TAG_SEQUENCE)
     items: list[tuple[int, int, int]] = []
     while s < e:
-        item = tlv(buf, s, e)
-        items.append(item)
-        s = item[2]
+        tag = buf[s]  # tlv()'s short-form fast path inlined
+        n = buf[s + 1] if e - s >= 2 else 0x80
+        if n < 0x80 and tag & 0x1F != 0x1F and s + 2 + n <= e:
+            items.append((tag, s + 2, s + 2 + n))
+            s += 2 + n
+        else:
+            item = tlv(buf, s, e)
+            items.append(item)
+            s = item[2]
     return items
 
 
@@ -270,14 +286,37 @@ def decode_text(raw: bytes) -> str:
 
 def text(buf: bytes, start: int, stop: int) -> str:
     """The KerberosString (GeneralString, or a lenient peer's other string type) at ``start``, cleaned."""
+    if stop - start >= 2 and buf[start] == 0x1B:  # GeneralString, short form: almost every realm
+        n = buf[start + 1]
+        if n < 0x80 and start + 2 + n <= stop:
+            return decode_text(buf[start + 2 : start + 2 + n])
     tag, s, e = tlv(buf, start, stop)
     if tag not in TEXT_TAGS:
         raise KrbDecodeError(f"tag 0x{tag:02x} where a string was expected at offset {start}")
     return decode_text(buf[s:e])
 
 
+#: Decoded values by their encoding, for the readers whose values repeat across a capture (a realm's services and
+#: users, the KDC's far-future ``till``): a dict lookup instead of a parse. Pure functions of the key's octets only;
+#: failures are not remembered; each memo is emptied when it reaches :data:`MEMO_SIZE` entries.
+MEMO_SIZE: Final = 4096
+_PRINCIPALS: dict[bytes, str] = {}
+_TIMES: dict[bytes, int] = {}
+
+
 def principal(buf: bytes, start: int, stop: int) -> str:
     """A PrincipalName (RFC 4120 §5.2.2) as its name-string components joined by ``/``."""
+    key = buf[start:stop]
+    value = _PRINCIPALS.get(key)
+    if value is None:
+        value = _principal(buf, start, stop)
+        if len(_PRINCIPALS) >= MEMO_SIZE:
+            _PRINCIPALS.clear()
+        _PRINCIPALS[key] = value
+    return value
+
+
+def _principal(buf: bytes, start: int, stop: int) -> str:
     f = fields(buf, *expect(buf, start, stop, TAG_SEQUENCE))
     rng = f.get(1)
     if rng is None:
@@ -341,7 +380,14 @@ def gtime(buf: bytes, start: int, stop: int) -> int:
     s, e = expect(buf, start, stop, TAG_GENERALIZED_TIME)
     if e - s > 64:
         raise KrbDecodeError(f"GeneralizedTime of {e - s} octets")
-    return parse_gtime(buf[s:e])
+    raw = buf[s:e]
+    value = _TIMES.get(raw)
+    if value is None:
+        value = parse_gtime(raw)
+        if len(_TIMES) >= MEMO_SIZE:
+            _TIMES.clear()
+        _TIMES[raw] = value
+    return value
 
 
 def check_nesting(buf: bytes, start: int = 0, stop: int | None = None, max_depth: int = MAX_DEPTH) -> int:

@@ -61,7 +61,12 @@ def _tagged(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
     s, e = expect(buf, start, stop, TAG_SEQUENCE)
     items = []
     while s < e:
-        tag, _cs, ce = tlv(buf, s, e)
+        tag = buf[s]  # tlv()'s short-form fast path inlined (etype lists, tickets' neighbours)
+        n = buf[s + 1] if e - s >= 2 else 0x80
+        if n < 0x80 and tag & 0x1F != 0x1F and s + 2 + n <= e:
+            ce = s + 2 + n
+        else:
+            tag, _cs, ce = tlv(buf, s, e)
         items.append((tag, s, ce))
         s = ce
     return items
