@@ -100,6 +100,7 @@ def exchange_features(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
     spray_hosts = x.filter((pl.col("fail_kind") == "preauth") & (pl.col("burst_accounts") >= 5))["client_host"]
     x = x.join(_spn_hints(x), on="service", how="left")
     answered = x.filter(pl.col("has_rep") | pl.col("has_err"))["server_host"].drop_nulls().unique()
+    x = x.join(_kdc_realms(x), on="server_host", how="left")
     return x.with_columns(
         pl.col("server_host").is_in(answered.implode()).alias("server_answered"),
         pl.col("client_host").is_in(spray_hosts.implode()).alias("from_spray_source"),
@@ -110,6 +111,29 @@ def exchange_features(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
         ).alias("cross_realm"),
         (pl.col("phase") == "AP").and_(pl.col("tgs_outcome") == "ok").fill_null(False).alias("tgs_succeeded"),
         pl.col("spn_hint").fill_null(""),
+        # An AS request for a realm this KDC never issued a TGT for: MIT answers 6 (client unknown), not 68.
+        (
+            (pl.col("phase") == "AS")
+            & pl.col("kdc_realms").is_not_null()
+            & pl.col("client_realm").is_not_null()
+            & ~pl.col("client_realm").str.to_uppercase().is_in(pl.col("kdc_realms"))
+        )
+        .fill_null(False)
+        .alias("foreign_realm"),
+        pl.when(pl.col("kdc_realms").is_not_null())
+        .then(pl.lit(" (it issues tickets of ") + pl.col("kdc_realms").list.sort().list.join(", ") + pl.lit(")"))
+        .otherwise(pl.lit(""))
+        .alias("kdc_realm_note"),
+    ).drop("kdc_realms")
+
+
+def _kdc_realms(x: pl.DataFrame) -> pl.DataFrame:
+    """Per KDC (``server_host``), the realms of the TGTs it issued: the realms it serves (``kdc_realms``)."""
+    ok_as = (pl.col("phase") == "AS") & (pl.col("outcome") == "ok") & pl.col("service_realm").is_not_null()
+    return (
+        x.filter(ok_as & pl.col("server_host").is_not_null())
+        .group_by("server_host")
+        .agg(pl.col("service_realm").str.to_uppercase().unique().alias("kdc_realms"))
     )
 
 
@@ -145,6 +169,8 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         "stime_offset_s",
         "spn_hint",
         "cross_realm",
+        "foreign_realm",
+        "kdc_realm_note",
         "tgs_succeeded",
         "tgs_kvno",
         "tgs_service_account",
@@ -195,6 +221,8 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.col("app_failed").fill_null(False),
         pl.col("from_spray_source").fill_null(False),
         pl.col("cross_realm").fill_null(False),
+        pl.col("foreign_realm").fill_null(False),
+        pl.col("kdc_realm_note").fill_null(""),
         pl.col("tgs_succeeded").fill_null(False),
         pl.col("spn_hint").fill_null(""),
         pl.col("server_answered").fill_null(False),

@@ -89,6 +89,18 @@ def test_client_skew_is_measured_and_named():
     assert "the client's clock is off" in f["explanation"] and "w32tm /resync" in f["remedy"]
 
 
+def test_wrong_realm_named_when_the_kdc_realm_is_known():
+    # MIT answers a request for a realm it does not serve with 6 (MANIFEST: 19_wrong_realm asks for OTHER.TEST);
+    # with 01_as_tgs_ok beside it, the same KDC is seen issuing EXAMPLE.TEST TGTs, so the realm is the culprit.
+    alone = analyze(_capture("19_wrong_realm"))
+    assert alone.findings["rule"].to_list() == ["c_principal_unknown"]
+    both = analyze(_capture("01_as_tgs_ok"), _capture("19_wrong_realm"))
+    f = both.findings.row(0, named=True)
+    assert (f["rule"], f["error_code"], f["services"]) == ("wrong_realm", 6, ["krbtgt/OTHER.TEST"])
+    assert "it issues tickets of EXAMPLE.TEST" in f["explanation"]
+    assert "c_principal_unknown" not in both.findings["rule"].to_list()
+
+
 def test_ap_phase_links_to_its_tgs_and_names_the_spn():
     for name, code in (("23_http_wrong_key", 31), ("24_http_kvno_mismatch", 44)):
         a = analyze(_capture(name))
