@@ -6,7 +6,8 @@
 For each capture, each tool runs as its own child process (so its peak RSS is its own, read with ``os.wait4``);
 the best of ``--repeat`` runs is kept. Tools:
 
-* ``read_capture``: ``parsers.iter_records`` over the file, rows counted (the decode layer alone);
+* ``read_capture``: ``parsers.iter_records`` over the file, rows counted (the decode layer alone, with the
+  application carriers on, as the CLI reads captures);
 * ``krbtrace timeline`` (with ``--cli``): the CLI writing the whole timeline to Parquet (decode + polars);
 * ``tshark``: ``tshark -n -r FILE -Y kerberos -T fields -e frame.number -e kerberos.msg_type -e kerberos.error_code
   -e kerberos.CNameString -e kerberos.SNameString -e kerberos.realm``, its output counted.
@@ -53,10 +54,12 @@ def _top_level(types: str) -> int:
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
-    """(wall s, cpu s, peak RSS MiB, stdout) of one child process."""
+    """(wall s, cpu s, peak RSS MiB, stdout) of one child process, started in the checkout this script belongs to
+    (``python -c`` / ``-m`` put the working directory first on ``sys.path``: from elsewhere another checkout's
+    ``parsers`` could be the one timed)."""
     with tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         out.seek(0)

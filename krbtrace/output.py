@@ -3,9 +3,11 @@
 :func:`write_records` streams :class:`parsers.record.KrbRecord` rows to a file in batches, so memory holds one batch
 whatever the number of rows (``krbtrace timeline FILE -o OUT``). The rows go as Parquet row groups (pyarrow, zstd)
 to a temporary file beside OUT. When they arrived in time order (the usual case: one capture, or inputs given in
-time order) and OUT is Parquet, that file simply becomes OUT; otherwise polars reads it back lazily, sorts it by
-``ts`` (stable, nulls first: exactly ``timeline.load``'s order) when needed, and sinks it in OUT's format. This
-module imports neither polars nor pyarrow until it needs them.
+time order) and OUT is Parquet, that file simply becomes OUT. Otherwise the file is copied into OUT a few row groups
+at a time, in ``ts`` order (stable, nulls first: exactly ``timeline.load``'s order) when the rows were not in it:
+an argsort of the ``ts`` column (16 octets per row) and at most :data:`MAX_GROUPS` row groups in memory. CSV and
+JSON lines are polars' own text for each chunk, so the file reads as :func:`write_frame` would have written it.
+This module imports neither polars nor pyarrow until it needs them.
 """
 
 from __future__ import annotations
@@ -138,16 +140,114 @@ def write_records(records: Iterable[KrbRecord], path: Path, batch_rows: int = ST
     return n
 
 
-def _rewrite(tmp: Path, path: Path, fmt: str, ordered: bool) -> None:
-    """The temporary Parquet file -> ``path``, sorted by ``ts`` when it is not yet, in ``fmt``."""
-    import polars as pl
+#: Row groups of the temporary file held at once while writing sorted output (each about STREAM_BATCH rows).
+MAX_GROUPS: Final = 8
 
-    lf = pl.scan_parquet(tmp)
-    if not ordered:
-        lf = lf.sort("ts", maintain_order=True)
-    if fmt == "parquet":
-        lf.sink_parquet(path)
-    elif fmt == "csv":
-        _csv_ready(lf).sink_csv(path)
-    else:
-        lf.sink_ndjson(path)
+
+def _rewrite(tmp: Path, path: Path, fmt: str, ordered: bool) -> None:
+    """The temporary Parquet file -> ``path`` in ``fmt``, sorted by ``ts`` when it is not yet. Memory holds at most
+    :data:`MAX_GROUPS` row groups, plus 16 octets per row for the sort order when the rows were not in order."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(tmp)
+    with _Sink(path, fmt, pf.schema_arrow) as sink:
+        if ordered:
+            for g in range(pf.num_row_groups):
+                sink.write(pf.read_row_group(g))
+        else:
+            for table in _sorted_chunks(pf):
+                sink.write(table)
+
+
+def _sorted_chunks(pf: Any) -> Iterable[Any]:
+    """The rows of a Parquet file (row groups in file order) as tables in ``sort("ts", maintain_order=True)``
+    order (stable, nulls first): a stable argsort of the ``ts`` column, then gathered a chunk at a time from at
+    most :data:`MAX_GROUPS` row groups (kept in a small LRU). Rows nearly in order (inputs overlapping in time, a
+    few late rows) touch few row groups per chunk; any order stays correct, only slower."""
+    from collections import OrderedDict
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    meta = pf.metadata
+    sizes = [meta.row_group(i).num_rows for i in range(pf.num_row_groups)]
+    starts = np.cumsum([0, *sizes])
+    ts = pf.read(columns=["ts"])
+    try:  # a stable sort (Arrow's sort_indices is stable), nulls first as polars sorts them
+        indices = pc.sort_indices(ts, sort_keys=[("ts", "ascending", "at_start")])
+    except (TypeError, ValueError, pa.ArrowInvalid):  # pyarrow < 25 takes null_placement for all keys
+        indices = pc.sort_indices(ts, sort_keys=[("ts", "ascending")], null_placement="at_start")
+    order = indices.to_numpy().astype(np.int64)
+    del ts
+    groups = np.searchsorted(starts, order, side="right") - 1
+    cache: OrderedDict[int, Any] = OrderedDict()
+    pos, n = 0, len(order)
+    while pos < n:
+        end = min(n, pos + STREAM_BATCH)
+        seen: list[int] = []
+        for j, g in enumerate(groups[pos:end].tolist()):
+            if g not in seen:
+                if len(seen) == MAX_GROUPS:
+                    end = pos + j
+                    break
+                seen.append(g)
+        parts = []
+        base = np.zeros(len(sizes), dtype=np.int64)
+        offset = 0
+        for g in sorted(seen):
+            table = cache.pop(g, None)
+            if table is None:
+                table = pf.read_row_group(g)
+            cache[g] = table
+            base[g] = offset
+            offset += table.num_rows
+            parts.append(table)
+        while len(cache) > MAX_GROUPS:
+            cache.popitem(last=False)
+        idx, grp = order[pos:end], groups[pos:end]
+        local = idx - starts[grp] + base[grp]
+        yield pa.concat_tables(parts).take(pa.array(local))
+        pos = end
+
+
+class _Sink:
+    """Tables appended to one output file: Parquet row groups, or polars' own CSV / JSON-lines text per table (so
+    the file reads exactly as :func:`write_frame` writes a whole frame)."""
+
+    def __init__(self, path: Path, fmt: str, schema: Any) -> None:
+        self.path, self.fmt, self.schema = path, fmt, schema
+        self.rows_written = False
+        self.writer: Any = None
+        self.fh: Any = None
+
+    def __enter__(self) -> _Sink:
+        if self.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        else:
+            self.fh = open(self.path, "wb")  # closed in __exit__
+        return self
+
+    def write(self, table: Any) -> None:
+        if self.writer is not None:
+            self.writer.write_table(table)
+            return
+        import polars as pl
+
+        df = pl.from_arrow(table)
+        assert isinstance(df, pl.DataFrame)
+        if self.fmt == "csv":
+            _csv_ready(df).write_csv(self.fh, include_header=not self.rows_written)
+        else:
+            df.write_ndjson(self.fh)
+        self.rows_written = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            return
+        if not self.rows_written and self.fmt == "csv":  # no rows: the header still names the columns
+            self.write(self.schema.empty_table())
+        self.fh.close()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from krbtrace.cli import main
 from krbtrace.output import arrow_schema, write_frame, write_records
@@ -104,3 +106,21 @@ def test_cli_timeline_output_streams(tmp_path: Path, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert f"{bad}:" in err and f"wrote {load(KDC[0], KDC[1]).height} rows" in err
     assert pl.read_parquet(out).equals(load(KDC[0], KDC[1]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    stamps=st.lists(st.one_of(st.none(), st.integers(0, 6)), max_size=40), suffix=st.sampled_from([".parquet", ".csv"])
+)
+def test_any_order_is_sorted_with_few_row_groups_held(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, stamps: list[int | None], suffix: str
+) -> None:
+    from krbtrace import output
+
+    monkeypatch.setattr(output, "MAX_GROUPS", 2)  # chunks split wherever they would need a third row group
+    monkeypatch.setattr(output, "STREAM_BATCH", 4)
+    out = tmp_path_factory.mktemp("any") / f"t{suffix}"
+    assert write_records([_rec(t, i) for i, t in enumerate(stamps)], out, batch_rows=3) == len(stamps)
+    df = pl.read_parquet(out) if suffix == ".parquet" else pl.read_csv(out, infer_schema=False)
+    want = sorted(range(len(stamps)), key=lambda i: (stamps[i] is not None, stamps[i] or 0))  # stable, nulls first
+    assert [int(x) for x in df["record_no"].to_list()] == want

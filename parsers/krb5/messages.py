@@ -14,6 +14,7 @@ from typing import Final
 
 from . import constants as c
 from .der import (
+    TAG_INTEGER,
     TAG_SEQUENCE,
     KrbDecodeError,
     expect,
@@ -53,7 +54,19 @@ Reader = Callable[[bytes, int, int], object]
 
 
 def _ints(buf: bytes, start: int, stop: int) -> tuple[int, ...]:
-    return tuple(integer(buf, s, e) for tag, s, e in _tagged(buf, start, stop))
+    """SEQUENCE OF INTEGER (an etype list) -> the values; one-octet INTEGERs (almost all) read inline."""
+    s, e = expect(buf, start, stop, TAG_SEQUENCE)
+    out = []
+    while s < e:
+        if e - s >= 3 and buf[s] == TAG_INTEGER and buf[s + 1] == 1:
+            v = buf[s + 2]
+            out.append(v - 256 if v & 0x80 else v)
+            s += 3
+        else:
+            ce = tlv(buf, s, e)[2]
+            out.append(integer(buf, s, ce))
+            s = ce
+    return tuple(out)
 
 
 def _tagged(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
