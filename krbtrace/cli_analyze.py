@@ -7,15 +7,15 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, TextIO
-
-import polars as pl
+from typing import TYPE_CHECKING, Final, TextIO
 
 from parsers.errors import MalformedFile
 
-from .analysis import analyze
-from .diagnose import SEVERITIES, SEVERITY_RANK
-from .output import output_format, write_frame
+from .output import output_format
+from .severity import SEVERITIES, SEVERITY_RANK
+
+if TYPE_CHECKING:
+    import polars as pl
 
 EXIT_OK: Final = 0
 EXIT_FINDINGS: Final = 1
@@ -81,6 +81,10 @@ class ProgressLine:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
+    # Imported here so that `krbtrace timeline` and `--help` do not pay for polars and the rules.
+    from .analysis import analyze
+    from .output import write_frame
+
     """Run ``krbtrace analyze``; returns the exit code (0, 1 findings at or above --fail-on, 2 input error)."""
     if args.timeline is not None:
         try:

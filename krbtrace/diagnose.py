@@ -35,12 +35,11 @@ from parsers.record import KrbRecord
 from . import correlate_notes as notes
 from .clocks import evidence_expr
 from .schema import FINDINGS
+from .severity import SEVERITIES, SEVERITY_RANK
 
 log = logging.getLogger(__name__)
 
 RULES_DIR: Final = Path(__file__).with_name("rules")
-SEVERITIES: Final = ("critical", "high", "medium", "low", "info")
-SEVERITY_RANK: Final[dict[str, int]] = {s: i for i, s in enumerate(SEVERITIES)}
 #: Placeholders that are properties of the finding rather than columns.
 FINDING_FIELDS: Final = frozenset({"count", "times", "accounts", "first_seen", "last_seen"})
 MAX_NAMES: Final = 5
