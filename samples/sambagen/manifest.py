@@ -47,7 +47,7 @@ AD_WIN2K_PAC: Final = "128"
 DERIVED_KEYS: Final = ("etypes", "ip", "http", "ldap", "smb", "pac")
 HEADER: Final = (
     "# samples/samba/MANIFEST: the Kerberos messages each capture in samples/samba must decode to, read by TShark.\n"
-    "# Regenerate (root, ~1 min): python3 -m samples.sambagen    Check a fresh run against this file: "
+    "# Regenerate (root, ~10 s): python3 -m samples.sambagen    Check a fresh run against this file: "
     "python3 -m samples.sambagen --check </dev/null\n"
     "# sequence: outermost Kerberos message per frame, KRB-ERROR:<error-code>; transport, carrier (kdc, kpasswd, "
     "ldap, smb2): per message; frames: frame numbers in the committed capture; facts: key=value checked against "
