@@ -131,12 +131,13 @@ class Dc:
         hosts = self.run / "hosts"
         hosts.write_text(f"127.0.0.1 localhost\n{ADDRESS} {DC_FQDN} {DC_HOST}\n{ADDRESS} {WEB_FQDN}\n")
         self._mount(["--bind", str(hosts), "/etc/hosts"])
+        if not Path("/run/samba").is_dir():
+            # libwbclient's socket path is compiled in; a private /run gives it a place without touching the host.
+            self._mount(["-t", "tmpfs", "tmpfs", "/run"])
+            Path("/run/samba").mkdir()
         for folder in HOST_DIRS:
             if Path(folder).is_dir():
                 self._mount(["-t", "tmpfs", "tmpfs", folder])
-            elif folder == "/run/samba":
-                # libwbclient's socket path is compiled in: without /run/samba there is no private place for it.
-                raise DcError("/run/samba does not exist (is the samba package installed?)")
 
     @staticmethod
     def _mount(args: list[str]) -> None:
