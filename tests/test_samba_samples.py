@@ -199,6 +199,17 @@ def test_tshark_rejects_damaged_captures(tmp_path: Path) -> None:
         manifest.read_pcap(junk)
 
 
+def test_tcpdump_drop_count() -> None:
+    """tcpdump's exit statistics (real text of a run that lost packets under load) refuse the capture."""
+    from samples.sambagen.capture import dropped
+
+    lost = b"tcpdump: listening on lo\n49 packets captured\n106 packets received by filter\n8 packets dropped by kernel"
+    assert dropped(lost) == 8
+    assert dropped(b"12 packets captured\n12 packets received by filter\n0 packets dropped by kernel\n") == 0
+    assert dropped(b"1 packet dropped by kernel\n3 packets dropped by interface\n") == 4
+    assert dropped(b"") == 0 and dropped(b"\xff\x00 garbage dropped by kernel") == 0
+
+
 def _reading(entry: dict[str, str]) -> SambaReading:
     r = SambaReading()
     r.messages = [
