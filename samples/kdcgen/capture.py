@@ -11,6 +11,7 @@ privileges before opening ``-w`` unless ``-Z root``; SIGINT is ignored by a back
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -25,6 +26,10 @@ MARKER_PORT: Final = 9
 #: Kerberos (88), kpasswd (464), the HTTP service of the SPNEGO scenarios (8080) and the end marker.
 FILTER: Final = f"port 88 or port 464 or port 8080 or (udp and dst port {MARKER_PORT})"
 START_TIMEOUT: Final = 10.0
+#: libpcap buffer in KiB (``-B``): with ``--immediate-mode`` the default 2 MiB ring holds about eight loopback
+#: packets of ``-s 0`` and tcpdump dropped packets from the middle of captures under load; 64 MiB gives 256 slots.
+BUFFER_KIB: Final = 65536
+DROPPED: Final = re.compile(rb"(\d+) packets? dropped by (?:kernel|interface)")
 END_TIMEOUT: Final = 20.0
 #: pcap magics (microsecond and nanosecond, both byte orders) -> byte order of the record headers.
 PCAP_MAGICS: Final[dict[bytes, Literal["little", "big"]]] = {
@@ -61,6 +66,9 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
 class Capture:
     """``with Capture(path, workdir): ...`` captures loopback traffic into ``path`` for the block's duration."""
 
+    #: tcpdump's capture filter (a subclass widens it for other carriers).
+    filter: str = FILTER
+
     def __init__(self, path: Path, workdir: Path) -> None:
         self.path = path
         self.err = workdir / f"tcpdump-{path.stem}.err"
@@ -70,8 +78,8 @@ class Capture:
         self.path.unlink(missing_ok=True)
         with open(self.err, "wb") as err:
             self.proc = subprocess.Popen(
-                ["tcpdump", "-i", "lo", "-n", "-s", "0", "-U", "--immediate-mode", "-Z", "root",
-                 "-w", str(self.path), FILTER],
+                ["tcpdump", "-i", "lo", "-n", "-s", "0", "-B", str(BUFFER_KIB), "-U", "--immediate-mode", "-Z", "root",
+                 "-w", str(self.path), self.filter],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
             )  # fmt: skip
         _LIVE.add(self.proc)
@@ -100,11 +108,19 @@ class Capture:
             time.sleep(0.02)
         self._kill()
         self.path.write_bytes(without_records(self.path.read_bytes(), marker))
+        lost = dropped(self.err.read_bytes())
+        if lost:
+            raise CaptureError(f"tcpdump dropped {lost} packets of {self.path.name} (host too busy?); run again")
 
     def _kill(self) -> None:
         if self.proc is not None:
             _terminate(self.proc)
         self.proc = None
+
+
+def dropped(stderr: bytes) -> int:
+    """Packets tcpdump says it lost, from the statistics it prints when stopped."""
+    return sum(int(n) for n in DROPPED.findall(stderr))
 
 
 def without_records(data: bytes, needle: bytes) -> bytes:
