@@ -127,6 +127,14 @@ def exchange_features(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
     ).drop("kdc_realms")
 
 
+def _named(col: str) -> pl.Expr:
+    """The client name, or null for WELLKNOWN/ANONYMOUS (RFC 8062): a FAST reply from Samba or Windows may name the
+    anonymous principal in clear and keep the real client in the encrypted part, so the attempt's client stands in."""
+    return (
+        pl.when(pl.col(col).str.to_uppercase().str.starts_with("WELLKNOWN/ANONYMOUS")).then(None).otherwise(pl.col(col))
+    )
+
+
 def _kdc_realms(x: pl.DataFrame) -> pl.DataFrame:
     """Per KDC (``server_host``), the realms of the TGTs it issued: the realms it serves (``kdc_realms``)."""
     ok_as = (pl.col("phase") == "AS") & (pl.col("outcome") == "ok") & pl.col("service_realm").is_not_null()
@@ -185,7 +193,7 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.col("client_host").alias("x_client_host"),
         pl.col("server_host").alias("x_server_host"),
         # An AP-REQ or a failed TGS-REQ names no client in clear: the attempt's principal stands in for reports.
-        pl.coalesce("client", pl.col("client").drop_nulls().first().over("attempt_id")).alias("x_client"),
+        pl.coalesce(_named("client"), _named("client").drop_nulls().first().over("attempt_id")).alias("x_client"),
         pl.col("service").alias("x_service"),
         pl.col("error_code").alias("x_error_code"),
         pl.col("transport").alias("x_transport"),
@@ -203,7 +211,7 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.coalesce("phase", "x_phase").alias("phase"),
         pl.coalesce("x_client_host", "client_host").alias("client_host"),
         pl.coalesce("x_server_host", "server_host").alias("server_host"),
-        pl.coalesce("client", "x_client").alias("client"),
+        pl.coalesce(_named("client"), "x_client").alias("client"),
         pl.coalesce("client_realm", "x_client_realm").alias("client_realm"),
         pl.coalesce("service_realm", "x_service_realm").alias("service_realm"),
         # KDC event 11 names the duplicate SPN only in its first insertion string.
