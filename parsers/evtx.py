@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import io
 import logging
-import mmap
 import os
 import struct
 import xml.etree.ElementTree as ET
@@ -188,24 +187,18 @@ def scan(path: str, report: ParseReport) -> Layout:
             report.add(
                 "evtx_truncated", f"chunk {(size - HEADER_SIZE) // CHUNK_SIZE}", f"file ends {tail} bytes into it"
             )
-        if size > HEADER_SIZE:
-            # mapped, not read: the CRC32s run over the page cache with no copy (the evtx package reads the file
-            # itself, so this pass is the only one Python makes)
-            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-            try:
-                _scan_chunks(mapped, size, layout, report)
-            finally:
-                try:
-                    mapped.close()
-                except BufferError:  # a view still held by an exception's traceback: unmapped when that goes
-                    pass
+        _scan_chunks(fh, size, layout, report)
     return layout
 
 
-def _scan_chunks(mapped: mmap.mmap, size: int, layout: Layout, report: ParseReport) -> None:
-    view = memoryview(mapped)
+def _scan_chunks(fh: io.BufferedReader, size: int, layout: Layout, report: ParseReport) -> None:
+    # one reused buffer, read into and viewed without copies (not a memory map: mapped pages would count in the
+    # process's RSS, the size of the file)
+    buf = bytearray(CHUNK_SIZE)
+    whole = memoryview(buf)
     for index, offset in enumerate(range(HEADER_SIZE, size, CHUNK_SIZE)):
-        chunk = view[offset : offset + CHUNK_SIZE]
+        fh.seek(offset)
+        chunk = whole[: fh.readinto(whole)]
         if chunk[:8] != CHUNK_MAGIC:
             if bytes(chunk).strip(b"\x00"):  # an all-zero slot is pre-allocated space, not damage
                 report.add("evtx_chunk_error", f"chunk {index}", "no ElfChnk magic")
