@@ -86,6 +86,8 @@ _SECURITY_HEAD: Final = _JSON_PREFIX_TAIL + SECURITY + '","Guid":"54849625-5478-
 _SECURITY_HEAD_AT: Final = _JSON_PREFIX_LEN - 40
 _SECURITY_EID_AT: Final = _SECURITY_HEAD_AT + len(_SECURITY_HEAD)
 _SECURITY_EID_KEYS: Final = frozenset(f"{i}," for i in SECURITY_EVENTS)
+#: How an EventID value that is not a plain number starts: text, or an object with Qualifiers and #text.
+_ID_OPENERS: Final = ('"', "{")
 
 
 def _wanted(data: str) -> bool:
@@ -100,7 +102,7 @@ def _wanted(data: str) -> bool:
         eid = data[_SECURITY_EID_AT : _SECURITY_EID_AT + 5]
         if eid in _SECURITY_EID_KEYS:
             return eid[:4] not in _LOGON_IDS or "erberos" in data
-        if eid[:1] != '"':
+        if not eid.startswith(_ID_OPENERS):
             return False
     # comparing the prefix's last characters is enough to know the layout; startswith at an offset copies nothing
     if not data.startswith(_JSON_PREFIX_TAIL, _JSON_PREFIX_LEN - 40):
@@ -117,7 +119,14 @@ def _wanted(data: str) -> bool:
 
 
 def _security_id_wanted(data: str, i: int) -> bool:
-    j = i + 10 if data[i + 10 : i + 11] != '"' else i + 11  # some logs give the number as text
+    j = i + 10
+    if data.startswith("{", j):  # {"#attributes":{"Qualifiers":...},"#text":4769}
+        t = data.find('"#text":', j, j + 160)
+        if t == -1:
+            return False
+        j = t + 8
+    if data.startswith('"', j):  # some logs give the number as text
+        j += 1
     eid = data[j : j + 4]
     if eid in _SECURITY_IDS and not data[j + 4 : j + 5].isdigit():
         return eid not in _LOGON_IDS or "erberos" in data
@@ -364,7 +373,7 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
                     if (
                         data.startswith(_SECURITY_HEAD, _SECURITY_HEAD_AT)
                         and data[_SECURITY_EID_AT : _SECURITY_EID_AT + 5] not in _SECURITY_EID_KEYS
-                        and not data.startswith('"', _SECURITY_EID_AT)
+                        and not data.startswith(_ID_OPENERS, _SECURITY_EID_AT)
                     ):
                         continue  # the bulk of a Security log, rejected without a call (see _wanted)
                     if not _wanted(data):
