@@ -88,6 +88,8 @@ _SECURITY_EID_AT: Final = _SECURITY_HEAD_AT + len(_SECURITY_HEAD)
 _SECURITY_EID_KEYS: Final = frozenset(f"{i}," for i in SECURITY_EVENTS)
 #: How an EventID value that is not a plain number starts: text, or an object with Qualifiers and #text.
 _ID_OPENERS: Final = ('"', "{")
+_VERDICT_END: Final = _SECURITY_EID_AT + 5
+_MAX_VERDICTS: Final = 4096
 
 
 def _wanted(data: str) -> bool:
@@ -116,6 +118,25 @@ def _wanted(data: str) -> bool:
         return i != -1 and _security_id_wanted(data, i)
     end = data.find('"', _JSON_PREFIX_LEN)
     return canonical_provider(data[_JSON_PREFIX_LEN:end]) in SYSTEM_PROVIDERS
+
+
+def _security_verdict(head: str) -> bool | None:
+    """What the head of a record's JSON (``data[_SECURITY_HEAD_AT:_VERDICT_END]``) says about the record.
+
+    ``False``: a Security-Auditing event in the evtx package's layout (the provider's fixed prefix, then EventID)
+    whose number the mapping never keeps; ``True``: one whose number it may keep (4624/4625 still need their
+    content checked by :func:`_wanted`); ``None``: any other head, :func:`_wanted` decides. The head holds the whole
+    provider object and the EventID's first five characters, so the answer depends on nothing else and the reader
+    keeps it per distinct head (a log has a few hundred distinct event numbers at most).
+    """
+    if not head.startswith(_SECURITY_HEAD):
+        return None
+    eid = head[len(_SECURITY_HEAD) :]
+    if eid in _SECURITY_EID_KEYS:
+        return True
+    if len(eid) < 5 or eid.startswith(_ID_OPENERS):
+        return None
+    return False
 
 
 def _security_id_wanted(data: str, i: int) -> bool:
@@ -356,6 +377,7 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
     records = parser.records_json()
     seen = 0
     lo, hi = 1, 0  # record range of the current chunk (see _Tally)
+    verdicts: dict[str, bool] = {}  # see _security_verdict
     cut = layout.cut
     try:
         while True:
@@ -370,13 +392,14 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
                         lo, hi = tally.switch(record_id, seen)
                         seen = 1
                     data = rec["data"]
-                    if (
-                        data.startswith(_SECURITY_HEAD, _SECURITY_HEAD_AT)
-                        and data[_SECURITY_EID_AT : _SECURITY_EID_AT + 5] not in _SECURITY_EID_KEYS
-                        and not data.startswith(_ID_OPENERS, _SECURITY_EID_AT)
-                    ):
-                        continue  # the bulk of a Security log, rejected without a call (see _wanted)
-                    if not _wanted(data):
+                    # the bulk of a Security log, rejected without a call: one slice and one dict look-up
+                    head = data[_SECURITY_HEAD_AT:_VERDICT_END]
+                    verdict = verdicts.get(head)
+                    if verdict is None:
+                        verdict = _security_verdict(head)
+                        if verdict is not None and len(verdicts) < _MAX_VERDICTS:
+                            verdicts[head] = verdict
+                    if verdict is False or not _wanted(data):
                         continue
                     try:
                         row = to_record(event_from_json(orjson.loads(data)), source, "evtx")

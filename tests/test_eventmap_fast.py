@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers.eventmap import _num, parse_int
-from parsers.evtx import _SECURITY_EID_AT, _SECURITY_EID_KEYS, _SECURITY_HEAD, _SECURITY_HEAD_AT, _wanted
+from parsers.evtx import _SECURITY_HEAD, _SECURITY_HEAD_AT, _VERDICT_END, _security_verdict, _wanted
 
 #: Characters that make number spellings interesting: hex prefixes, signs, separators, white space (ASCII and
 #: Unicode), non-ASCII digits (str.isdigit() is true for "٣" and "²", int() accepts the first and not the second).
@@ -52,12 +52,8 @@ def _security_json(event_id: str, body: str = "") -> str:
 
 
 def _loop_rejects(data: str) -> bool:
-    """The reject ``_read_rust`` applies inline before calling ``_wanted`` (copied from the loop)."""
-    return (
-        data.startswith(_SECURITY_HEAD, _SECURITY_HEAD_AT)
-        and data[_SECURITY_EID_AT : _SECURITY_EID_AT + 5] not in _SECURITY_EID_KEYS
-        and not data.startswith(('"', "{"), _SECURITY_EID_AT)
-    )
+    """The reject ``_read_rust`` applies before calling ``_wanted``."""
+    return _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END]) is False
 
 
 @pytest.mark.parametrize(
@@ -71,7 +67,7 @@ def _loop_rejects(data: str) -> bool:
     ],
 )
 def test_inline_reject_only_drops_what_the_prefilter_drops(event_id: str) -> None:
-    """The layout the evtx package writes puts EventID at a fixed offset; the inline check must agree with it."""
+    """The layout the evtx package writes puts EventID at a fixed offset; the cached verdict must agree with it."""
     data = _security_json(event_id, ',"AuthenticationPackageName":"Kerberos"')
     assert data.startswith(_SECURITY_HEAD, _SECURITY_HEAD_AT)
     if _loop_rejects(data):
@@ -81,3 +77,19 @@ def test_inline_reject_only_drops_what_the_prefilter_drops(event_id: str) -> Non
         assert not _loop_rejects(data) and _wanted(data)
     if event_id.endswith("4672}") or event_id.strip('"') in {"4672", "47680", "51360", "4"}:
         assert not _wanted(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _security_json("4672")[:-40],  # short records and other layouts: the verdict defers to _wanted
+        _security_json("46"),
+        '{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing"}},"EventID":4672}}}',
+        _security_json("4672").replace("Auditing", "Kerberos"),
+    ],
+)
+def test_verdict_is_only_given_for_the_security_layout(data: str) -> None:
+    verdict = _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END])
+    assert verdict is None or (verdict is False and not _wanted(data))
+    if "Kerberos" in data[:300]:
+        assert verdict is None
