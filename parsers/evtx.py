@@ -64,9 +64,9 @@ BACKENDS: Final = ("evtx", "python-evtx")
 #: Chunk header: first and last record numbers (24), free-space offset (48), records CRC32 (52).
 _CHUNK_FIELDS: Final = struct.Struct("<QQxxxxxxxxII")
 _U32: Final = struct.Struct("<I")
-#: Worker threads for the ``evtx`` package. One: its thread pool costs more CPU than it saves below ~1 GB (a bare
-#: ``records_json()`` loop over 100 MB: 0.41 s CPU with one thread, 0.59 s with the default pool, on 2 cores), and
-#: the Python side, which holds the GIL, is the larger part of the work anyway.
+#: Worker threads for the ``evtx`` package. One: the default pool saves no CPU below ~1 GB (a bare
+#: ``records_json()`` loop over 100 MB: 0.40 s CPU either way, bench/README.md), its threads compete with other
+#: processes on a loaded host, and the Python side, which holds the GIL, is the larger part of the work anyway.
 EVTX_THREADS: Final = 1
 
 #: How much of a record's JSON the pre-filter looks at: System (provider, EventID) comes first.
