@@ -61,6 +61,13 @@ CHUNK_SIZE: Final = 65536
 #: Records that fit in a chunk (24-byte header + trailer at least): a declared count beyond this is a dirty header.
 MAX_RECORDS_PER_CHUNK: Final = (CHUNK_SIZE - 512) // 28
 BACKENDS: Final = ("evtx", "python-evtx")
+#: Chunk header: first and last record numbers (24), free-space offset (48), records CRC32 (52).
+_CHUNK_FIELDS: Final = struct.Struct("<QQxxxxxxxxII")
+_U32: Final = struct.Struct("<I")
+#: Worker threads for the ``evtx`` package. One: the default pool saves no CPU below ~1 GB (a bare
+#: ``records_json()`` loop over 100 MB: 0.40 s CPU either way, bench/README.md), its threads compete with other
+#: processes on a loaded host, and the Python side, which holds the GIL, is the larger part of the work anyway.
+EVTX_THREADS: Final = 1
 
 #: How much of a record's JSON the pre-filter looks at: System (provider, EventID) comes first.
 _PREFILTER_HEAD: Final = 640
@@ -79,6 +86,10 @@ _SECURITY_HEAD: Final = _JSON_PREFIX_TAIL + SECURITY + '","Guid":"54849625-5478-
 _SECURITY_HEAD_AT: Final = _JSON_PREFIX_LEN - 40
 _SECURITY_EID_AT: Final = _SECURITY_HEAD_AT + len(_SECURITY_HEAD)
 _SECURITY_EID_KEYS: Final = frozenset(f"{i}," for i in SECURITY_EVENTS)
+#: How an EventID value that is not a plain number starts: text, or an object with Qualifiers and #text.
+_ID_OPENERS: Final = ('"', "{")
+_VERDICT_END: Final = _SECURITY_EID_AT + 5
+_MAX_VERDICTS: Final = 4096
 
 
 def _wanted(data: str) -> bool:
@@ -93,7 +104,7 @@ def _wanted(data: str) -> bool:
         eid = data[_SECURITY_EID_AT : _SECURITY_EID_AT + 5]
         if eid in _SECURITY_EID_KEYS:
             return eid[:4] not in _LOGON_IDS or "erberos" in data
-        if eid[0] != '"':
+        if not eid.startswith(_ID_OPENERS):
             return False
     # comparing the prefix's last characters is enough to know the layout; startswith at an offset copies nothing
     if not data.startswith(_JSON_PREFIX_TAIL, _JSON_PREFIX_LEN - 40):
@@ -109,8 +120,34 @@ def _wanted(data: str) -> bool:
     return canonical_provider(data[_JSON_PREFIX_LEN:end]) in SYSTEM_PROVIDERS
 
 
+def _security_verdict(head: str) -> bool | None:
+    """What the head of a record's JSON (``data[_SECURITY_HEAD_AT:_VERDICT_END]``) says about the record.
+
+    ``False``: a Security-Auditing event in the evtx package's layout (the provider's fixed prefix, then EventID)
+    whose number the mapping never keeps; ``True``: one whose number it may keep (4624/4625 still need their
+    content checked by :func:`_wanted`); ``None``: any other head, :func:`_wanted` decides. The head holds the whole
+    provider object and the EventID's first five characters, so the answer depends on nothing else and the reader
+    keeps it per distinct head (a log has a few hundred distinct event numbers at most).
+    """
+    if not head.startswith(_SECURITY_HEAD):
+        return None
+    eid = head[len(_SECURITY_HEAD) :]
+    if eid in _SECURITY_EID_KEYS:
+        return True
+    if len(eid) < 5 or eid.startswith(_ID_OPENERS):
+        return None
+    return False
+
+
 def _security_id_wanted(data: str, i: int) -> bool:
-    j = i + 10 if data[i + 10 : i + 11] != '"' else i + 11  # some logs give the number as text
+    j = i + 10
+    if data.startswith("{", j):  # {"#attributes":{"Qualifiers":...},"#text":4769}
+        t = data.find('"#text":', j, j + 160)
+        if t == -1:
+            return False
+        j = t + 8
+    if data.startswith('"', j):  # some logs give the number as text
+        j += 1
     eid = data[j : j + 4]
     if eid in _SECURITY_IDS and not data[j + 4 : j + 5].isdigit():
         return eid not in _LOGON_IDS or "erberos" in data
@@ -180,28 +217,35 @@ def scan(path: str, report: ParseReport) -> Layout:
             report.add(
                 "evtx_truncated", f"chunk {(size - HEADER_SIZE) // CHUNK_SIZE}", f"file ends {tail} bytes into it"
             )
-        for index, offset in enumerate(range(HEADER_SIZE, size, CHUNK_SIZE)):
-            fh.seek(offset)
-            chunk = fh.read(CHUNK_SIZE)
-            if chunk[:8] != CHUNK_MAGIC:
-                if chunk.strip(b"\x00"):  # an all-zero slot is pre-allocated space, not damage
-                    report.add("evtx_chunk_error", f"chunk {index}", "no ElfChnk magic")
-                continue
-            if len(chunk) < 512:
-                report.add("evtx_chunk_error", f"chunk {index}", "chunk header cut short")
-                continue
-            first, last = struct.unpack_from("<QQ", chunk, 24)
-            free = struct.unpack_from("<I", chunk, 48)[0]
-            crc_ok = struct.unpack_from("<I", chunk, 124)[0] == zlib.crc32(chunk[128:512], zlib.crc32(chunk[:120]))
-            if crc_ok and len(chunk) == CHUNK_SIZE and 512 <= free <= CHUNK_SIZE:
-                crc_ok = struct.unpack_from("<I", chunk, 52)[0] == zlib.crc32(chunk[512:free])
-            if not crc_ok:
-                report.add("evtx_checksum_error", f"chunk {index}", "chunk CRC32 mismatch")
-            declared = 0 < first <= last and last - first < MAX_RECORDS_PER_CHUNK
-            layout.chunks.append(Chunk(offset, first, last, declared))
-            if len(chunk) < CHUNK_SIZE:
-                layout.cut = _cut_records(chunk)
+        _scan_chunks(fh, size, layout, report)
     return layout
+
+
+def _scan_chunks(fh: io.BufferedReader, size: int, layout: Layout, report: ParseReport) -> None:
+    # one reused buffer, read into and viewed without copies (not a memory map: mapped pages would count in the
+    # process's RSS, the size of the file)
+    buf = bytearray(CHUNK_SIZE)
+    whole = memoryview(buf)
+    for index, offset in enumerate(range(HEADER_SIZE, size, CHUNK_SIZE)):
+        fh.seek(offset)
+        chunk = whole[: fh.readinto(whole)]
+        if chunk[:8] != CHUNK_MAGIC:
+            if bytes(chunk).strip(b"\x00"):  # an all-zero slot is pre-allocated space, not damage
+                report.add("evtx_chunk_error", f"chunk {index}", "no ElfChnk magic")
+            continue
+        if len(chunk) < 512:
+            report.add("evtx_chunk_error", f"chunk {index}", "chunk header cut short")
+            continue
+        first, last, free, records_crc = _CHUNK_FIELDS.unpack_from(chunk, 24)
+        crc_ok = _U32.unpack_from(chunk, 124)[0] == zlib.crc32(chunk[128:512], zlib.crc32(chunk[:120]))
+        if crc_ok and len(chunk) == CHUNK_SIZE and 512 <= free <= CHUNK_SIZE:
+            crc_ok = records_crc == zlib.crc32(chunk[512:free])
+        if not crc_ok:
+            report.add("evtx_checksum_error", f"chunk {index}", "chunk CRC32 mismatch")
+        declared = 0 < first <= last and last - first < MAX_RECORDS_PER_CHUNK
+        layout.chunks.append(Chunk(offset, first, last, declared))
+        if len(chunk) < CHUNK_SIZE:
+            layout.cut = _cut_records(bytes(chunk))
 
 
 def _cut_records(chunk: bytes) -> frozenset[int]:
@@ -237,9 +281,11 @@ class _Tally:
         self.chunks = sorted((c for c in layout.chunks if c.declared), key=lambda c: c.first)
         self.firsts = [c.first for c in self.chunks]
         self.current: Chunk | None = None
+        self.total = 0  # records credited through switch(), in a chunk or not (the fast reader's units)
 
     def switch(self, record_no: int, seen: int) -> tuple[int, int]:
         """Credit ``seen`` records to the current chunk; make the chunk of ``record_no`` current (its range)."""
+        self.total += seen
         if self.current is not None:
             self.current.seen += seen
         i = bisect_right(self.firsts, record_no) - 1
@@ -325,12 +371,13 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
     source = report.source or path
     padded = _PaddedFile(path, layout.padded_size) if layout.truncated else None
     try:
-        parser = PyEvtxParser(padded if padded is not None else path)
+        parser = PyEvtxParser(padded if padded is not None else path, number_of_threads=EVTX_THREADS)
     except (OSError, RuntimeError) as exc:
         raise MalformedFile(f"EVTX file unreadable: {exc}") from exc
     records = parser.records_json()
-    units = seen = 0
+    seen = 0
     lo, hi = 1, 0  # record range of the current chunk (see _Tally)
+    verdicts: dict[str, bool] = {}  # see _security_verdict
     cut = layout.cut
     try:
         while True:
@@ -339,14 +386,20 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
                     record_id = rec["event_record_id"]
                     if cut and record_id in cut:
                         continue
-                    units += 1
                     if lo <= record_id <= hi:
                         seen += 1
                     else:
                         lo, hi = tally.switch(record_id, seen)
                         seen = 1
                     data = rec["data"]
-                    if not _wanted(data):
+                    # the bulk of a Security log, rejected without a call: one slice and one dict look-up
+                    head = data[_SECURITY_HEAD_AT:_VERDICT_END]
+                    verdict = verdicts.get(head)
+                    if verdict is None:
+                        verdict = _security_verdict(head)
+                        if verdict is not None and len(verdicts) < _MAX_VERDICTS:
+                            verdicts[head] = verdict
+                    if verdict is False or not _wanted(data):
                         continue
                     try:
                         row = to_record(event_from_json(orjson.loads(data)), source, "evtx")
@@ -362,7 +415,7 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
                 log.debug("%s: evtx: %s", source, exc)
     finally:
         tally.switch(0, seen)
-        report.units += units
+        report.units += tally.total
         if padded is not None:
             padded.close()
 

@@ -1,0 +1,95 @@
+"""The EVTX reader's fast paths give exactly what the general code gives (issue 3's speed work keeps the rows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parsers.eventmap import _num, parse_int
+from parsers.evtx import _SECURITY_HEAD, _SECURITY_HEAD_AT, _VERDICT_END, _security_verdict, _wanted
+
+#: Characters that make number spellings interesting: hex prefixes, signs, separators, white space (ASCII and
+#: Unicode), non-ASCII digits (str.isdigit() is true for "٣" and "²", int() accepts the first and not the second).
+_ALPHABET = "0123456789abcdefxX-+_ \t\n\x00\u00a0\u0663\u00b2"
+
+
+def _general(raw: Any) -> tuple[int | None, bool]:
+    """What ``_num`` must return: parse_int's value, or None and the name marked bad when parse_int raises."""
+    try:
+        return parse_int(raw), False
+    except ValueError:
+        return None, True
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(st.text(alphabet=_ALPHABET, max_size=12), st.none(), st.integers(), st.booleans()))
+def test_num_fast_path_equals_parse_int(raw: Any) -> None:
+    d: dict[str, Any] = {"F": raw}
+    bad: list[str] = []
+    value, is_bad = _general(raw)
+    assert _num(d, "F", bad) == value
+    assert bad == (["F"] if is_bad else [])
+    assert d == ({"F": raw} if is_bad else {})  # an unreadable value stays for event_data
+
+
+@pytest.mark.parametrize("raw", ["0x17", "0X17", "0x00000017", " 0x17", "0x17 ", "0x", "0x_1f", "-", "", "50020", "٣"])
+def test_num_named_spellings(raw: str) -> None:
+    d = {"F": raw}
+    bad: list[str] = []
+    assert (_num(d, "F", bad), bool(bad)) == _general(raw)
+
+
+def _security_json(event_id: str, body: str = "") -> str:
+    return (
+        '{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},'
+        '"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing",'
+        f'"Guid":"54849625-5478-4994-A5BA-3E3B0328C30D"}}}},"EventID":{event_id},"Version":0}},'
+        f'"EventData":{{"X":"1"{body}}}}}}}'
+    )
+
+
+def _loop_rejects(data: str) -> bool:
+    """The reject ``_read_rust`` applies before calling ``_wanted``."""
+    return _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END]) is False
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    [
+        *(str(i) for i in range(4600, 4800)),
+        *("5136", "5137", "51360", "47680", '"4768"', '"4672"', "4"),
+        '{"#attributes":{"Qualifiers":0},"#text":4769}',
+        '{"#attributes":{"Qualifiers":0},"#text":"4624"}',
+        '{"#attributes":{"Qualifiers":0},"#text":4672}',
+    ],
+)
+def test_inline_reject_only_drops_what_the_prefilter_drops(event_id: str) -> None:
+    """The layout the evtx package writes puts EventID at a fixed offset; the cached verdict must agree with it."""
+    data = _security_json(event_id, ',"AuthenticationPackageName":"Kerberos"')
+    assert data.startswith(_SECURITY_HEAD, _SECURITY_HEAD_AT)
+    if _loop_rejects(data):
+        assert not _wanted(data)
+    kept_ids = {str(i) for i in (4768, 4769, 4770, 4771, 4772, 4773, 4624, 4625, 4738, 4742, 5136)}
+    if event_id.strip('"') in kept_ids or event_id.endswith(("4769}", '"4624"}')):
+        assert not _loop_rejects(data) and _wanted(data)
+    if event_id.endswith("4672}") or event_id.strip('"') in {"4672", "47680", "51360", "4"}:
+        assert not _wanted(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _security_json("4672")[:-40],  # short records and other layouts: the verdict defers to _wanted
+        _security_json("46"),
+        '{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing"}},"EventID":4672}}}',
+        _security_json("4672").replace("Auditing", "Kerberos"),
+    ],
+)
+def test_verdict_is_only_given_for_the_security_layout(data: str) -> None:
+    verdict = _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END])
+    assert verdict is None or (verdict is False and not _wanted(data))
+    if "Kerberos" in data[:300]:
+        assert verdict is None
