@@ -129,7 +129,9 @@ def _status_note() -> pl.Expr:
         ]
     )
     et = pl.concat_str([pl.lit("E-text: "), pl.col("e_text"), pl.lit(". ")])
-    app = pl.concat_str([pl.lit("Application status: "), pl.col("app_status"), pl.lit(". ")])
+    # Without an error or NT status name the application status is already the "failure" the text names.
+    named = pl.col("error_name").is_not_null() | pl.col("nt_status_name").is_not_null()
+    app = pl.when(named).then(pl.concat_str([pl.lit("Application status: "), pl.col("app_status"), pl.lit(". ")]))
     return pl.concat_str([nt.fill_null(""), et.fill_null(""), app.fill_null("")]).str.strip_chars()
 
 
