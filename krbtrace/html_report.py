@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from . import plot
 from .html_assets import CSP, CSS, JS
 from .schema import ATTEMPTS, CLOCK_OFFSETS, CORRELATED, EXCHANGES, FINDINGS
+from .summary import kind_label
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +277,7 @@ def _cell(name: str, r: dict[str, Any]) -> str:
         dst = f"{r['dst_ip']}:{r['dst_port']}" if r["dst_ip"] else ""
         return f"{src} → {dst}" if src or dst else ""
     if name == "msg_type":
-        return str(r["msg_type"] or (f"event {r['event_id']}" if r["event_id"] is not None else ""))
+        return kind_label(r["msg_type"], r["event_id"], r["carrier"])
     if name == "clock_offset_s":
         return plot.fmt_offset(r[name]) if r[name] is not None else ""
     return "" if r[name] is None else str(r[name])

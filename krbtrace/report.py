@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 import polars as pl
 
-from .summary import inputs_table, issues_table
+from .summary import inputs_table, issues_table, kind_counts
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -130,8 +130,7 @@ def _names(values: list[str] | None, limit: int = 6) -> str:
 def text(a: Analysis) -> str:
     """The readable report: inputs, phase table, clock offsets, findings by severity."""
     out = ["== Inputs", *inputs_table(a.reports)]
-    kinds = a.timeline.group_by("msg_type", "event_id").len().sort("len", descending=True)
-    msgs = ", ".join(f"{m if m is not None else f'event {e}'} {n}" for m, e, n in kinds.head(12).iter_rows())
+    msgs = ", ".join(f"{label} {n}" for label, n in kind_counts(a.timeline)[:12])
     out.append(f"  Kerberos rows: {a.timeline.height}" + (f" ({msgs})" if msgs else ""))
     if a.timeline.height:
         out.append(f"  Time span: {_clock(a.timeline['ts'].min())} .. {_clock(a.timeline['ts'].max())} UTC")  # type: ignore[arg-type]

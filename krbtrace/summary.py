@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import polars as pl
 
 from parsers.record import ParseReport
+
+
+def kind_label(msg_type: str | None, event_id: int | None, carrier: str | None = None) -> str:
+    """What a timeline row is, for people: its message type, ``event <id>``, or ``<carrier> outcome`` for a
+    carrier's answer without a Kerberos token (HTTP 401, STATUS_LOGON_FAILURE, ...)."""
+    if msg_type is not None:
+        return msg_type
+    if event_id is not None:
+        return f"event {event_id}"
+    return f"{carrier} outcome" if carrier else "other"
+
+
+def kind_counts(df: pl.DataFrame) -> list[tuple[str, int]]:
+    """``(kind_label, rows)`` of a timeline, most frequent first."""
+    counts: Counter[str] = Counter()
+    for msg, ev, carrier, n in df.group_by("msg_type", "event_id", "carrier").len().iter_rows():
+        counts[kind_label(msg, ev, carrier)] += n
+    return counts.most_common()
 
 
 def inputs_table(reports: Sequence[ParseReport]) -> list[str]:
@@ -40,10 +59,8 @@ def summary_text(df: pl.DataFrame, reports: Sequence[ParseReport]) -> str:
     if df.height:
         span = f"{df['ts'].min():%Y-%m-%d %H:%M:%S} .. {df['ts'].max():%Y-%m-%d %H:%M:%S} UTC"
         out.append(f"Kerberos rows: {df.height} ({span})")
-        kinds = df.group_by("msg_type", "event_id").len().sort("len", descending=True)
         out.append("Messages and events:")
-        for msg, ev, n in kinds.iter_rows():
-            label = msg if msg is not None else f"event {ev}"
+        for label, n in kind_counts(df):
             out.append(f"  {label:<28} {n:>7}")
         errs = (
             df.filter(pl.col("error_code").is_not_null())
