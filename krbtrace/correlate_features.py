@@ -15,6 +15,7 @@ from typing import Final
 import polars as pl
 
 from . import clocks
+from .exchanges import anonymous
 
 BURST_GAP_S: Final = 1800
 #: A KDC error 18 this soon after wrong passwords for the same account is a lockout caused by them.
@@ -128,11 +129,10 @@ def exchange_features(x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFrame:
 
 
 def _named(col: str) -> pl.Expr:
-    """The client name, or null for WELLKNOWN/ANONYMOUS (RFC 8062): a FAST reply from Samba or Windows may name the
-    anonymous principal in clear and keep the real client in the encrypted part, so the attempt's client stands in."""
-    return (
-        pl.when(pl.col(col).str.to_uppercase().str.starts_with("WELLKNOWN/ANONYMOUS")).then(None).otherwise(pl.col(col))
-    )
+    """The client name, or null where a KDC reply names WELLKNOWN/ANONYMOUS for a client it keeps encrypted (see
+    :func:`krbtrace.exchanges.anonymous`): the attempt's client stands in."""
+    hidden = pl.col("msg_type").is_in(["AS-REP", "TGS-REP"]).fill_null(False) & anonymous(col)
+    return pl.when(~hidden).then(pl.col(col))
 
 
 def _kdc_realms(x: pl.DataFrame) -> pl.DataFrame:
@@ -193,7 +193,7 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.col("client_host").alias("x_client_host"),
         pl.col("server_host").alias("x_server_host"),
         # An AP-REQ or a failed TGS-REQ names no client in clear: the attempt's principal stands in for reports.
-        pl.coalesce(_named("client"), _named("client").drop_nulls().first().over("attempt_id")).alias("x_client"),
+        pl.coalesce("client", pl.col("client").drop_nulls().first().over("attempt_id")).alias("x_client"),
         pl.col("service").alias("x_service"),
         pl.col("error_code").alias("x_error_code"),
         pl.col("transport").alias("x_transport"),

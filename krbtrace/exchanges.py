@@ -46,6 +46,12 @@ PREAUTH_PA: Final = (*PREAUTH_TYPES, 136)
 _CONV: Final = ("source", "transport", "client_ip", "client_port", "server_ip", "server_port")
 
 
+def anonymous(col: str = "client") -> pl.Expr:
+    """True for WELLKNOWN/ANONYMOUS (RFC 8062). In a KDC reply under FAST (Samba, Windows) it stands in clear for a
+    client kept in the encrypted part, so it names nobody; in a request it is a real anonymous (PKINIT) client."""
+    return pl.col(col).str.to_uppercase().str.starts_with("WELLKNOWN/ANONYMOUS").fill_null(False)
+
+
 def principal_key(col: str = "client") -> pl.Expr:
     """Case-folded principal without its ``@REALM`` suffix (4769 writes ``user@REALM``, captures ``user``)."""
     return pl.col(col).str.to_lowercase().str.replace(r"@[^@]*$", "")
@@ -263,7 +269,9 @@ def summarise(df: pl.DataFrame) -> pl.DataFrame:
         pl.coalesce("e_code", "v_code").alias("error_code"),
         pl.coalesce("e_name", "v_name").alias("error_name"),
         pl.coalesce("v_nt", "e_nt").alias("nt_status"),
-        pl.coalesce("q_client", "r_client", "e_client", "v_client").alias("client"),
+        pl.coalesce("q_client", pl.when(~anonymous("r_client")).then(pl.col("r_client")), "e_client", "v_client").alias(
+            "client"
+        ),
         pl.coalesce("q_service", "e_service", "v_service", "r_tservice", "h_tservice").alias("service"),
         pl.coalesce("h_crealm", "r_crealm", "e_crealm").alias("client_realm"),
         pl.coalesce("h_srealm", "e_srealm").alias("service_realm"),
