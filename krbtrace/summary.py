@@ -21,11 +21,11 @@ def kind_label(msg_type: str | None, event_id: int | None, carrier: str | None =
 
 
 def kind_counts(df: pl.DataFrame) -> list[tuple[str, int]]:
-    """``(kind_label, rows)`` of a timeline, most frequent first."""
+    """``(kind_label, rows)`` of a timeline, most frequent first (ties by label, so the order is stable)."""
     counts: Counter[str] = Counter()
     for msg, ev, carrier, n in df.group_by("msg_type", "event_id", "carrier").len().iter_rows():
         counts[kind_label(msg, ev, carrier)] += n
-    return counts.most_common()
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def inputs_table(reports: Sequence[ParseReport]) -> list[str]:

@@ -23,7 +23,7 @@ def test_kind_counts_merge_carriers_of_one_message_type():
         KrbRecord(ts=3, source="a", source_kind="pcap", carrier="smb2", app_status="STATUS_LOGON_FAILURE"),
         KrbRecord(ts=4, source="b", source_kind="evtx", event_id=4769),
     ]
-    assert kind_counts(frame(rows)) == [("AP-REQ", 2), ("smb2 outcome", 1), ("event 4769", 1)]
+    assert kind_counts(frame(rows)) == [("AP-REQ", 2), ("event 4769", 1), ("smb2 outcome", 1)]
 
 
 def test_ldap_wrong_account_sample_shows_its_outcome_rows():
