@@ -388,10 +388,12 @@ def test_committed_captures_hold_no_marker() -> None:
 
 
 def test_check_names_a_manifest_line_no_scenario_makes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from samples.kdcgen.__main__ import _check
+    from samples.kdcgen.__main__ import GENERATOR
+    from samples.kdcgen.runner import Run, check
 
     path = tmp_path / "MANIFEST"
     path.write_text(manifest.dump({**ENTRIES, "99_gone": dict(ENTRIES["01_as_tgs_ok"], pcap="99_gone.pcap")}))
-    assert _check([], {}, {}, 0.0, path, complete=True) == 1
+    assert check(GENERATOR, [], Run({}, {}, "0.0 s"), path, complete=True) == 1
     assert "99_gone: in " in capsys.readouterr().err
-    assert _check([], {}, {}, 0.0, path, complete=False) == 0
+    assert check(GENERATOR, [], Run({}, {}, "0.0 s"), path, complete=False) == 0
+    assert capsys.readouterr().out == f"kdcgen --check: 0 scenarios regenerated in 0.0 s match {path}\n"
