@@ -11,13 +11,17 @@ captures must make ``krbtrace.analyze`` report the ``service_cannot_decrypt`` fi
 from __future__ import annotations
 
 import functools
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_samples import (
+    check_agrees_with_scenarios,
+    check_dump_load_round_trip,
+    check_reads_as_manifest,
+    run_check,
+    skip_unless_root_with,
+)
 
 from samples.kdcgen import manifest as kdc_manifest
 from samples.kdcgen.manifest import Message, TsharkError
@@ -59,10 +63,7 @@ def test_manifest_covers_the_committed_captures() -> None:
 
 
 def test_manifest_agrees_with_the_scenarios() -> None:
-    """What the generator expects of each scenario is what the committed capture showed TShark."""
-    for sc in SCENARIOS:
-        assert ENTRIES[sc.name]["sequence"] == sc.expect, sc.name
-        assert ENTRIES[sc.name]["facts"].startswith(sc.facts), sc.name
+    check_agrees_with_scenarios(ENTRIES, SCENARIOS)
 
 
 def test_manifest_columns() -> None:
@@ -89,14 +90,7 @@ def _tshark(name: str) -> SambaReading:
 @needs_tshark
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_capture_matches_manifest_in_tshark(name: str) -> None:
-    want = ENTRIES[name]
-    got = _tshark(name)
-    assert got.retransmissions == []
-    assert got.sequence == want["sequence"]
-    assert got.transport == want["transport"]
-    assert got.carrier == want["carrier"]
-    assert got.frames == want["frames"]
-    assert manifest.compare(want, got) == []
+    check_reads_as_manifest(ENTRIES[name], _tshark(name), manifest.compare)
 
 
 @needs_tshark
@@ -257,10 +251,7 @@ def test_against_scenario_and_entry() -> None:
 
 
 def test_dump_load_round_trip(tmp_path: Path) -> None:
-    path = tmp_path / "MANIFEST"
-    path.write_text(manifest.dump(ENTRIES))
-    assert kdc_manifest.load(path) == ENTRIES
-    assert path.read_text() == MANIFEST.read_text()
+    check_dump_load_round_trip(tmp_path / "MANIFEST", MANIFEST, manifest.dump)
 
 
 def test_select() -> None:
@@ -280,19 +271,12 @@ TOOLS = ("samba", "samba-tool", "ldbsearch", "smbclient", "kinit", "tcpdump", "t
 def test_regenerate_against_a_tampered_manifest(tmp_path: Path) -> None:
     """--check with a real Samba DC: 02 must still match; 04, whose manifest line is altered, must fail with a diff
     naming it. Provisioning dominates: about 10 s on an idle 2-core machine."""
-    if os.geteuid() != 0:
-        pytest.skip("the generator needs root (namespaces, mounts, tcpdump)")
-    missing = [t for t in TOOLS if not shutil.which(t)]
-    if missing:
-        pytest.skip(f"missing tools: {', '.join(missing)} (apt-get install samba samba-ad-dc ... see samples/samba)")
-    tampered = dict(ENTRIES)
-    tampered["04_smb2_spn_wrong_account"] = dict(ENTRIES["04_smb2_spn_wrong_account"], sequence="TGS-REQ TGS-REP")
-    path = tmp_path / "MANIFEST"
-    path.write_text(manifest.dump(tampered))
-    proc = subprocess.run(
-        [sys.executable, "-m", "samples.sambagen", "--check", "--only", "02", "04", "--manifest", str(path)],
-        cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+    skip_unless_root_with(
+        TOOLS, "namespaces, mounts, tcpdump", " (apt-get install samba samba-ad-dc ... see samples/samba)"
+    )
+    tampered = dict(ENTRIES["04_smb2_spn_wrong_account"], sequence="TGS-REQ TGS-REP")
+    text = manifest.dump({**ENTRIES, "04_smb2_spn_wrong_account": tampered})
+    proc = run_check(tmp_path, "sambagen", text, ["02", "04"], timeout=240)
     if proc.returncode == 2 and "unshare -n -m is not allowed" in proc.stderr:
         pytest.skip(proc.stderr.strip())
     assert proc.returncode == 1, proc.stdout + proc.stderr

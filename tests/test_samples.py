@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pytest
 
 from samples.kdcgen import manifest
 from samples.kdcgen.manifest import Message, Reading
-from samples.kdcgen.scenarios import SCENARIOS
+from samples.kdcgen.scenarios import SCENARIOS, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 KDC = ROOT / "samples" / "kdc"
@@ -30,6 +31,36 @@ ENTRIES = manifest.load(MANIFEST)
 NAMES = sorted(ENTRIES)
 HAVE_TSHARK = shutil.which("tshark") is not None
 needs_tshark = pytest.mark.skipif(not HAVE_TSHARK, reason="tshark is not installed (apt-get install tshark)")
+
+
+# --- checks every sample set (kdc here, samba in tests/test_samba_samples.py) must pass ---
+
+
+def check_agrees_with_scenarios(entries: dict[str, dict[str, str]], scenarios: Sequence[Scenario]) -> None:
+    """What the generator expects of each scenario is what the committed capture showed TShark."""
+    for sc in scenarios:
+        assert entries[sc.name]["sequence"] == sc.expect, sc.name
+        assert entries[sc.name]["facts"].startswith(sc.facts), sc.name
+
+
+def check_reads_as_manifest(
+    want: dict[str, str], got: Reading, compare: Callable[[dict[str, str], Reading], list[str]]
+) -> None:
+    """A committed capture reads in TShark exactly as its manifest line, frame numbers included."""
+    assert got.retransmissions == []
+    assert got.sequence == want["sequence"]
+    assert got.transport == want["transport"]
+    assert got.carrier == want["carrier"]
+    assert got.frames == want["frames"]
+    assert compare(want, got) == []
+
+
+def check_dump_load_round_trip(path: Path, committed: Path, dump: Callable[[dict[str, dict[str, str]]], str]) -> None:
+    """``dump`` of the committed manifest's entries loads back as them and is the committed file byte for byte."""
+    entries = manifest.load(committed)
+    path.write_text(dump(entries))
+    assert manifest.load(path) == entries
+    assert path.read_text() == committed.read_text()
 
 
 def test_manifest_covers_the_committed_captures() -> None:
@@ -42,10 +73,7 @@ def test_manifest_covers_the_committed_captures() -> None:
 
 
 def test_manifest_agrees_with_the_scenarios() -> None:
-    """What the generator expects of each scenario is what the committed capture showed TShark."""
-    for sc in SCENARIOS:
-        assert ENTRIES[sc.name]["sequence"] == sc.expect, sc.name
-        assert ENTRIES[sc.name]["facts"].startswith(sc.facts), sc.name
+    check_agrees_with_scenarios(ENTRIES, SCENARIOS)
 
 
 def test_manifest_numbers_and_columns() -> None:
@@ -71,14 +99,7 @@ def _tshark_readings() -> dict[str, Reading]:
 @needs_tshark
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_capture_matches_manifest_in_tshark(name: str) -> None:
-    want = ENTRIES[name]
-    got = _tshark_readings()[name]
-    assert got.retransmissions == []
-    assert got.sequence == want["sequence"]
-    assert got.transport == want["transport"]
-    assert got.carrier == want["carrier"]
-    assert got.frames == want["frames"]
-    assert manifest.compare(want, got) == []
+    check_reads_as_manifest(ENTRIES[name], _tshark_readings()[name], manifest.compare)
 
 
 def _krbtrace_rows(pcap: Path) -> tuple[list[str], list[int], list[str], list[str], dict[str, int]]:
@@ -123,10 +144,7 @@ def _reading(tokens: str, transport: str = "udp") -> Reading:
 
 
 def test_dump_load_round_trip(tmp_path: Path) -> None:
-    path = tmp_path / "MANIFEST"
-    path.write_text(manifest.dump(ENTRIES))
-    assert manifest.load(path) == ENTRIES
-    assert path.read_text() == MANIFEST.read_text()
+    check_dump_load_round_trip(tmp_path / "MANIFEST", MANIFEST, manifest.dump)
 
 
 def test_compare_reports_a_changed_sequence_and_fact() -> None:
@@ -235,6 +253,28 @@ def test_tshark_error_on_a_non_capture(tmp_path: Path) -> None:
 
 # --- a real regeneration (root, MIT KDC, tcpdump, tshark, faketime) ---
 
+
+def skip_unless_root_with(tools: Sequence[str], why_root: str, hint: str = "") -> None:
+    """Skip the test unless this runs as root (``why_root``: what the generator needs it for) with ``tools``."""
+    if os.geteuid() != 0:
+        pytest.skip(f"the generator needs root ({why_root})")
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        pytest.skip(f"missing tools: {', '.join(missing)}{hint}")
+
+
+def run_check(
+    tmp_path: Path, generator: str, text: str, only: Sequence[str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python3 -m samples.<generator> --check --only <only>`` against a manifest holding ``text``."""
+    path = tmp_path / "MANIFEST"
+    path.write_text(text)
+    return subprocess.run(
+        [sys.executable, "-m", f"samples.{generator}", "--check", "--only", *only, "--manifest", str(path)],
+        cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
 TOOLS = ("krb5kdc", "kadmind", "kdb5_util", "kadmin.local", "kinit", "tcpdump", "tshark", "faketime")
 
 
@@ -242,20 +282,10 @@ TOOLS = ("krb5kdc", "kadmind", "kdb5_util", "kadmin.local", "kinit", "tcpdump", 
 def test_regenerate_three_scenarios_against_a_tampered_manifest(tmp_path: Path) -> None:
     """--check on a real KDC: 01 and 22 (HTTP replay) match the committed manifest; 02, whose manifest line is
     altered, must fail with a diff naming it (and only it). Takes a few seconds."""
-    if os.geteuid() != 0:
-        pytest.skip("the generator needs root (tcpdump, KDC on port 88)")
+    skip_unless_root_with(TOOLS, "tcpdump, KDC on port 88")
     pytest.importorskip("gssapi", reason="the HTTP scenario's service needs the python gssapi package")
-    missing = [t for t in TOOLS if not shutil.which(t)]
-    if missing:
-        pytest.skip(f"missing tools: {', '.join(missing)}")
-    tampered = dict(ENTRIES)
-    tampered["02_preauth_failed"] = dict(ENTRIES["02_preauth_failed"], sequence="AS-REQ KRB-ERROR:25 AS-REQ AS-REP")
-    path = tmp_path / "MANIFEST"
-    path.write_text(manifest.dump(tampered))
-    proc = subprocess.run(
-        [sys.executable, "-m", "samples.kdcgen", "--check", "--only", "01", "02", "22", "--manifest", str(path)],
-        cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    tampered = dict(ENTRIES["02_preauth_failed"], sequence="AS-REQ KRB-ERROR:25 AS-REQ AS-REP")
+    proc = run_check(tmp_path, "kdcgen", manifest.dump({**ENTRIES, "02_preauth_failed": tampered}), ["01", "02", "22"])
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "02_preauth_failed: sequence" in proc.stderr
     assert "tshark   AS-REQ KRB-ERROR:25 AS-REQ KRB-ERROR:24" in proc.stderr
@@ -388,10 +418,12 @@ def test_committed_captures_hold_no_marker() -> None:
 
 
 def test_check_names_a_manifest_line_no_scenario_makes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from samples.kdcgen.__main__ import _check
+    from samples.kdcgen.__main__ import GENERATOR
+    from samples.kdcgen.runner import Run, check
 
     path = tmp_path / "MANIFEST"
     path.write_text(manifest.dump({**ENTRIES, "99_gone": dict(ENTRIES["01_as_tgs_ok"], pcap="99_gone.pcap")}))
-    assert _check([], {}, {}, 0.0, path, complete=True) == 1
+    assert check(GENERATOR, [], Run({}, {}, "0.0 s"), path, complete=True) == 1
     assert "99_gone: in " in capsys.readouterr().err
-    assert _check([], {}, {}, 0.0, path, complete=False) == 0
+    assert check(GENERATOR, [], Run({}, {}, "0.0 s"), path, complete=False) == 0
+    assert capsys.readouterr().out == f"kdcgen --check: 0 scenarios regenerated in 0.0 s match {path}\n"

@@ -52,14 +52,19 @@ def stop_all() -> None:
         _terminate(proc)
 
 
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
+def terminate(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM ``proc`` if it still runs, SIGKILL it when it has not ended ``grace`` seconds later; reaps it."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    terminate(proc)
     _LIVE.discard(proc)
 
 

@@ -15,6 +15,7 @@ import csv
 import io
 import shutil
 import subprocess
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -30,6 +31,9 @@ FIELDS: Final = (
     "kerberos.etype", "kerberos.padata_type", "kerberos.kdc_options", "udp.payload", "http.response.code",
     "http.request.method",
 )  # fmt: skip
+DISPLAY: Final = "kerberos || kpasswd || http"
+#: Facts derived from the capture itself (:meth:`Reading.derived`), compared by :func:`compare`.
+DERIVED_KEYS: Final = ("etypes", "ip", "http")
 COLUMNS: Final = ("pcap", "sequence", "transport", "carrier", "frames", "facts", "title")
 HEADER: Final = (
     "# samples/MANIFEST: the Kerberos messages each capture in samples/kdc must decode to, read by TShark.\n"
@@ -91,14 +95,21 @@ class Reading:
             out += f" http={','.join(self.http_codes)}"
         return out
 
+    def facts_line(self, facts: str) -> str:
+        """The manifest's ``facts`` cell: the scenario's facts, then the derived ones."""
+        return f"{facts} {self.derived()}"
 
-def tshark_rows(pcap: Path) -> list[dict[str, str]]:
-    """TShark's field values, one dict per frame holding Kerberos (or kpasswd) data."""
+
+def tshark_rows(
+    pcap: Path, fields: Sequence[str] = FIELDS, display: str = DISPLAY, options: Sequence[str] = ()
+) -> list[dict[str, str]]:
+    """TShark's ``fields``, one dict per frame matching the ``display`` filter (by default the frames holding
+    Kerberos, kpasswd or HTTP data); ``options`` are extra TShark preferences (``-o name:value``)."""
     if not shutil.which("tshark"):
         raise TsharkError("tshark is not installed")
-    argv = ["tshark", "-n", "-r", str(pcap), "-Y", "kerberos || kpasswd || http", "-T", "fields",
-            "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=|"]  # fmt: skip
-    for f in FIELDS:
+    argv = ["tshark", "-n", "-r", str(pcap), "-Y", display, "-T", "fields",
+            "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=|", *options]  # fmt: skip
+    for f in fields:
         argv += ["-e", f]
     proc = subprocess.run(argv, capture_output=True, timeout=60, check=False)
     if proc.returncode != 0:
@@ -106,7 +117,7 @@ def tshark_rows(pcap: Path) -> list[dict[str, str]]:
     rows = []
     for line in proc.stdout.decode(errors="replace").splitlines():
         parts = line.split("\t")
-        rows.append(dict(zip(FIELDS, parts + [""] * (len(FIELDS) - len(parts)), strict=True)))
+        rows.append(dict(zip(fields, parts + [""] * (len(fields) - len(parts)), strict=True)))
     return rows
 
 
@@ -120,34 +131,46 @@ def _token(row: dict[str, str], kpasswd: bool, to_server: bool) -> str:
     return f"{name}:{codes[0]}" if types[0] == 30 and codes else name
 
 
+def _first_int(value: str) -> int:
+    first = value.split("|")[0]
+    return int(first) if first.isdigit() else 0
+
+
+def add_message(reading: Reading, row: dict[str, str], seen: set[tuple[str, str, str]], app: str | None) -> None:
+    """Add the Kerberos message of one TShark row (none: nothing) to ``reading``. Its carrier is ``app`` (the
+    application protocol holding it) or else kpasswd or kdc by port. A UDP datagram repeating an earlier one byte
+    for byte (``seen``: a client retransmission after a slow reply, or the KDC's lookaside-cache answer to it) is
+    listed apart."""
+    if not row["kerberos.msg_type"]:
+        return
+    udp = bool(row["udp.srcport"])
+    sport = _first_int(row["udp.srcport"] or row["tcp.srcport"])
+    dport = _first_int(row["udp.dstport"] or row["tcp.dstport"])
+    if udp and row["udp.payload"]:
+        key = (row["udp.payload"], str(sport), str(dport))
+        if key in seen:
+            reading.retransmissions.append(int(row["frame.number"]))
+            return
+        seen.add(key)
+    kpasswd = KPASSWD_PORT in (sport, dport)
+    token = _token(row, kpasswd, dport == KPASSWD_PORT)
+    ip = 6 if row["ipv6.src"] else 4
+    carrier = app or ("kpasswd" if kpasswd else "kdc")
+    reading.messages.append(Message(int(row["frame.number"]), token, "udp" if udp else "tcp", ip, carrier))
+    for f in ("kerberos.CNameString", "kerberos.SNameString", "kerberos.realm", "kerberos.etype",
+              "kerberos.padata_type", "kerberos.kdc_options"):  # fmt: skip
+        reading.values.setdefault(f, []).extend(v for v in row[f].split("|") if v)
+
+
 def read_pcap(pcap: Path) -> Reading:
-    """The Kerberos messages of ``pcap`` by TShark. A UDP datagram repeating an earlier one byte for byte (a
-    client retransmission after a slow reply, or the KDC's lookaside-cache answer to it) is listed apart."""
+    """The Kerberos messages of ``pcap`` by TShark (retransmitted UDP datagrams apart, see :func:`add_message`)."""
     reading = Reading()
     seen: set[tuple[str, str, str]] = set()
     for row in tshark_rows(pcap):
         if row["http.response.code"]:
             reading.http_codes.append(row["http.response.code"].split("|")[0])
-        if not row["kerberos.msg_type"]:
-            continue
-        udp = bool(row["udp.srcport"])
-        sport = int((row["udp.srcport"] or row["tcp.srcport"]).split("|")[0] or 0)
-        dport = int((row["udp.dstport"] or row["tcp.dstport"]).split("|")[0] or 0)
-        if udp and row["udp.payload"]:
-            key = (row["udp.payload"], str(sport), str(dport))
-            if key in seen:
-                reading.retransmissions.append(int(row["frame.number"]))
-                continue
-            seen.add(key)
-        kpasswd = KPASSWD_PORT in (sport, dport)
-        token = _token(row, kpasswd, dport == KPASSWD_PORT)
-        ip = 6 if row["ipv6.src"] else 4
         http = bool(row["http.response.code"] or row["http.request.method"])
-        carrier = "http" if http else "kpasswd" if kpasswd else "kdc"
-        reading.messages.append(Message(int(row["frame.number"]), token, "udp" if udp else "tcp", ip, carrier))
-        for f in ("kerberos.CNameString", "kerberos.SNameString", "kerberos.realm", "kerberos.etype",
-                  "kerberos.padata_type", "kerberos.kdc_options"):  # fmt: skip
-            reading.values.setdefault(f, []).extend(v for v in row[f].split("|") if v)
+        add_message(reading, row, seen, "http" if http else None)
     return reading
 
 
@@ -193,24 +216,29 @@ def check_facts(facts: str, reading: Reading) -> list[str]:
     return bad
 
 
-def against_scenario(expect: str, facts: str, reading: Reading) -> list[str]:
-    """Differences between a fresh capture and its scenario's definition (used when generating)."""
+def against_scenario(expect: str, facts: str, reading: Reading, derived_keys: Collection[str] = ()) -> list[str]:
+    """Differences between a fresh capture and its scenario's definition (used when generating); facts with one of
+    ``derived_keys`` must be among the capture's derived ones."""
     out = []
     if reading.sequence != expect:
         out.append(f"sequence\n      expected {expect}\n      tshark   {reading.sequence}")
     if reading.retransmissions:
         out.append(f"UDP retransmissions in frames {reading.retransmissions} (host too slow?); run again")
+    derived = set(reading.derived().split())
+    out += [f"fact {item} not in the capture ({' '.join(sorted(derived))})" for item in facts.split()
+            if item.partition("=")[0] in derived_keys and item not in derived]  # fmt: skip
     return out + check_facts(facts, reading)
 
 
 def entry(name: str, title: str, facts: str, reading: Reading) -> dict[str, str]:
+    """The manifest line of one capture (its facts cell by :meth:`Reading.facts_line`)."""
     return {
         "pcap": f"{name}.pcap",
         "sequence": reading.sequence,
         "transport": reading.transport,
         "carrier": reading.carrier,
         "frames": reading.frames,
-        "facts": f"{facts} {reading.derived()}",
+        "facts": reading.facts_line(facts),
         "title": title,
     }
 
@@ -237,9 +265,11 @@ def load(path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def dump(entries: dict[str, dict[str, str]]) -> str:
+def dump(entries: dict[str, dict[str, str]], header: str = HEADER) -> str:
+    """The manifest text: ``header`` (comment lines), the column names, then the entries by name. A cell holding a
+    tab, a line break or a double quote raises ``csv.Error`` (no quoting in this format)."""
     buf = io.StringIO()
-    buf.write(HEADER)
+    buf.write(header)
     w = csv.DictWriter(buf, COLUMNS, delimiter="\t", quoting=csv.QUOTE_NONE, lineterminator="\n")
     w.writeheader()
     for name in sorted(entries):
@@ -253,10 +283,11 @@ def compare(want: dict[str, str], reading: Reading) -> list[str]:
     for col, got in (("sequence", reading.sequence), ("transport", reading.transport), ("carrier", reading.carrier)):
         if want[col] != got:
             out.append(f"{col}\n      manifest {want[col]}\n      tshark   {got}")
-    facts = want["facts"].split()
+    return out + derived_diffs(want["facts"], reading, DERIVED_KEYS) + check_facts(want["facts"], reading)
+
+
+def derived_diffs(facts: str, reading: Reading, keys: Collection[str]) -> list[str]:
+    """The facts with one of ``keys`` (derived from a capture) that the capture no longer shows."""
     derived = set(reading.derived().split())
-    for item in facts:
-        key = item.partition("=")[0]
-        if key in ("etypes", "ip", "http") and item not in derived:
-            out.append(f"fact {item} differs: tshark reads {' '.join(sorted(derived))}")
-    return out + check_facts(want["facts"], reading)
+    return [f"fact {item} differs: tshark reads {' '.join(sorted(derived))}" for item in facts.split()
+            if item.partition("=")[0] in keys and item not in derived]  # fmt: skip

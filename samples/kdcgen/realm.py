@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from .capture import terminate
+
 log = logging.getLogger(__name__)
 
 REALM: Final = "EXAMPLE.TEST"
@@ -320,13 +322,8 @@ class Realm:
 
     def stop_one(self, name: str) -> None:
         proc = self.procs.pop(name, None)
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        if proc is not None:
+            terminate(proc, grace=2)
 
     def make_keytab(self, name: str, entries: list[tuple[str, int, str, str]], base: str | None = None) -> None:
         """Write keytab ``name`` from ``base`` (a keytab in the run folder, optional) plus one key per

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from .realm import HTTP_PORT, NEW_PASSWORD, PASSWORDS, ROTATED_HTTP_PASSWORD, WRONG_HTTP_PASSWORD, Realm
 
@@ -27,6 +27,31 @@ AS_BAD_PW: Final = "AS-REQ KRB-ERROR:25 AS-REQ KRB-ERROR:24"
 
 class ScenarioError(RuntimeError):
     """A client command could not run at all (not: a Kerberos failure the scenario wants)."""
+
+
+def run_logged(
+    argv: Sequence[str],
+    env: dict[str, str],
+    log: list[str],
+    *,
+    stdin: str = "",
+    timeout: float = CLIENT_TIMEOUT,
+    tail: int | None = None,
+) -> int:
+    """Run one client command and add it to ``log`` with its exit status and output (the last ``tail`` characters
+    when given); returns the status, as failures are often the point of a scenario. Raises :class:`ScenarioError`
+    when the command cannot run or does not finish within ``timeout`` seconds."""
+    try:
+        proc = subprocess.run(list(argv), input=stdin.encode(), env=env, capture_output=True, timeout=timeout,
+                              check=False)  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise ScenarioError(f"{' '.join(argv)} did not finish in {timeout:.0f} s") from exc
+    except FileNotFoundError as exc:
+        raise ScenarioError(f"{argv[0]} is not installed") from exc
+    out = (proc.stdout + proc.stderr).decode(errors="replace").strip().replace("\n", " | ")
+    shown = out if tail is None else out[-tail:]
+    log.append(f"$ {' '.join(argv)} -> {proc.returncode}: {shown}")
+    return proc.returncode
 
 
 @dataclass
@@ -50,17 +75,7 @@ class Client:
         env = self.realm.client_env(variant, ccache or self.ccache)
         # faketime works through LD_PRELOAD, so it wraps only this client process, never a daemon.
         full = ["faketime", "-f", faketime, *argv] if faketime else list(argv)
-        try:
-            proc = subprocess.run(
-                full, input=stdin.encode(), env=env, capture_output=True, timeout=CLIENT_TIMEOUT, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ScenarioError(f"{' '.join(full)} did not finish in {CLIENT_TIMEOUT:.0f} s") from exc
-        except FileNotFoundError as exc:
-            raise ScenarioError(f"{full[0]} is not installed") from exc
-        out = (proc.stdout + proc.stderr).decode(errors="replace").strip().replace("\n", " | ")
-        self.log.append(f"$ {' '.join(full)} -> {proc.returncode}: {out}")
-        return proc.returncode
+        return run_logged(full, env, self.log, stdin=stdin)
 
     def kinit(self, principal: str, password: str | None = None, *args: str, **kw: str) -> int:
         pw = PASSWORDS.get(principal.split("@")[0], "") if password is None else password
@@ -83,20 +98,24 @@ class Client:
         return self.run(argv)
 
 
+#: The client type a scenario's actions get (:class:`Client` here, the Samba generator's own client there).
+C = TypeVar("C")
+
+
 @dataclass(frozen=True)
-class Scenario:
+class Scenario(Generic[C]):
     """One capture: file stem, what it shows, the expected sequence, key facts, and the client actions.
 
     ``prepare`` runs before the capture starts (e.g. getting an armour TGT), ``act`` while it runs; ``keytab``
-    names the keytab the HTTP service must run with (``None``: no HTTP service needed).
+    names the keytab kdcgen's HTTP service must run with (``None``: no HTTP service needed).
     """
 
     name: str
     title: str
     expect: str
     facts: str
-    act: Callable[[Client], object]
-    prepare: Callable[[Client], object] | None = None
+    act: Callable[[C], object]
+    prepare: Callable[[C], object] | None = None
     keytab: str | None = None
 
 

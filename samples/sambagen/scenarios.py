@@ -7,10 +7,12 @@ all with ``--use-kerberos=required`` and a private credential cache.
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
+
+from samples.kdcgen.scenarios import Scenario as KdcScenario
+from samples.kdcgen.scenarios import ScenarioError, run_logged
 
 from .dc import DC_FQDN, PASSWORDS, WEB_FQDN, Dc
 
@@ -19,10 +21,6 @@ CLIENT_TIMEOUT: Final = 60.0
 #: Samba's KDC answers the pre-authenticated AS-REQ over UDP with RESPONSE_TOO_BIG (the AS-REP with its PAC does
 #: not fit), and MIT kinit asks again over TCP.
 AS_OK: Final = "AS-REQ KRB-ERROR:25 AS-REQ KRB-ERROR:52 AS-REQ AS-REP"
-
-
-class ScenarioError(RuntimeError):
-    """A client command could not run at all (not: a Kerberos failure the scenario wants)."""
 
 
 @dataclass
@@ -35,18 +33,7 @@ class Client:
 
     def run(self, argv: Sequence[str], stdin: str = "") -> int:
         """Run one client command; returns its exit status (failures are often the point of the scenario)."""
-        try:
-            proc = subprocess.run(
-                list(argv), input=stdin.encode(), env=self.dc.env(self.ccache), capture_output=True,
-                timeout=CLIENT_TIMEOUT, check=False,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired as exc:
-            raise ScenarioError(f"{' '.join(argv)} did not finish in {CLIENT_TIMEOUT:.0f} s") from exc
-        except FileNotFoundError as exc:
-            raise ScenarioError(f"{argv[0]} is not installed") from exc
-        out = (proc.stdout + proc.stderr).decode(errors="replace").strip().replace("\n", " | ")
-        self.log.append(f"$ {' '.join(argv)} -> {proc.returncode}: {out[-800:]}")
-        return proc.returncode
+        return run_logged(argv, self.dc.env(self.ccache), self.log, stdin=stdin, timeout=CLIENT_TIMEOUT, tail=800)
 
     @property
     def _ccache_opt(self) -> str:
@@ -70,19 +57,8 @@ class Client:
         )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Scenario:
-    """One capture: file stem, what it shows, the expected sequence, key facts, and the client actions.
-
-    ``prepare`` runs before the capture starts (getting the TGT), ``act`` while it runs.
-    """
-
-    name: str
-    title: str
-    expect: str
-    facts: str
-    act: Callable[[Client], object]
-    prepare: Callable[[Client], object] | None = None
+#: One capture (kdcgen's scenario record; ``prepare`` gets the TGT before the capture, ``keytab`` is not used).
+Scenario = KdcScenario[Client]
 
 
 def _tgt(c: Client) -> None:
