@@ -12,11 +12,9 @@ format is declared next to its reader), never by file name:
 from __future__ import annotations
 
 import gzip
-import importlib
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
 
 from .errors import Error, KrbDecodeError, MalformedFile, UnsupportedFormat
 from .record import FIELDS, KrbRecord, ParseReport
@@ -36,17 +34,11 @@ __all__ = [
 HEAD_BYTES = 4096
 
 
-_READERS: Final = ("capture", "evtx", "events")
-
-
 def _sniff(head: bytes) -> str | None:
-    for name in _READERS:
-        try:
-            module = importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as exc:  # a reader being built on another branch; never on a release
-            if exc.name != f"{__name__}.{name}":
-                raise
-            continue
+    # Imported here: each reader's module (and what it imports) loads only when a file is sniffed.
+    from . import capture, events, evtx
+
+    for module in (capture, evtx, events):
         kind = module.sniff(head)
         if kind is not None:
             return kind
