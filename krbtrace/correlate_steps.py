@@ -54,28 +54,18 @@ def mark_expected(x: pl.DataFrame, df: pl.DataFrame) -> pl.DataFrame:
         pl.col("end").alias("at"),
     )
     found = []
-    if e25.height and retries25.height:
-        j = e25.sort("at").join_asof(
-            retries25,
-            left_on="at",
-            right_on="retry_ts",
-            by=["k_host", "k_princ"],
-            strategy="forward",
-            tolerance=window,
-            check_sortedness=False,
-        )
-        found.append(j.filter(pl.col("retry_ts").is_not_null()).select("xid", "retry_outcome"))
-    if e52.height and retries52.height:
-        j = e52.sort("at").join_asof(
-            retries52,
-            left_on="at",
-            right_on="retry_ts",
-            by=["k_host", "k_type"],
-            strategy="forward",
-            tolerance=window,
-            check_sortedness=False,
-        )
-        found.append(j.filter(pl.col("retry_ts").is_not_null()).select("xid", "retry_outcome"))
+    for errors, retries, keys in ((e25, retries25, ["k_host", "k_princ"]), (e52, retries52, ["k_host", "k_type"])):
+        if errors.height and retries.height:
+            j = errors.sort("at").join_asof(
+                retries,
+                left_on="at",
+                right_on="retry_ts",
+                by=keys,
+                strategy="forward",
+                tolerance=window,
+                check_sortedness=False,
+            )
+            found.append(j.filter(pl.col("retry_ts").is_not_null()).select("xid", "retry_outcome"))
     if not found:
         return x.with_columns(pl.lit(None, pl.String).alias("retry_outcome"))
     hits = pl.concat(found).unique("xid", keep="first")

@@ -18,45 +18,13 @@ from pathlib import Path
 
 import pytest
 from conftest import corpus_path
+from krb5_samples import CORPUS_PCAPS
 
 from parsers.capture import read_capture
 from parsers.record import KrbRecord, ParseReport
 
-MSG_NUMBERS = {
-    "AS-REQ": 10,
-    "AS-REP": 11,
-    "TGS-REQ": 12,
-    "TGS-REP": 13,
-    "AP-REQ": 14,
-    "AP-REP": 15,
-    "KRB-SAFE": 20,
-    "KRB-PRIV": 21,
-    "KRB-CRED": 22,
-    "KRB-ERROR": 30,
-}
-
-CAPTURES = [
-    "arkime/arkime_synthetic.pcap",
-    "arkime/krb5-tcp.pcap",
-    "arkime/krb5-udp.pcap",
-    "ndpi/kerberos-error.pcap",
-    "ndpi/kerberos-login.pcap",
-    "ndpi/kerberos.pcap",
-    "ndpi/kerberos_fuzz.pcapng",
-    "ndpi/smb_frags.pcap",
-    "otrf/covenant_dcsync_dcerpc_drsuapi_DsGetNCChanges_2020-08-05020926.cap",
-    "otrf/covenant_ldap_searchrequest_domainuser.cap",
-    "otrf/covenant_psremoting_command_2020-08-06115603.cap",
-    "otrf/empire_getsession_dcerpc_smb_srvsvc_NetSessEnum_2020-09-22034513.cap",
-    "otrf/empire_powerview_ldap_ntsecuritydescriptor_2020-09-21130944.cap",
-    "otrf/empire_shell_dcerpc_smb_service_dll_hijack_2020-09-21232839.cap",
-    "otrf/empire_shell_rubeus_asktgt_createnetonly_2020-09-21230246.cap",
-    "otrf/empire_shell_rubeus_asktgt_ptt_2020-09-21223848.cap",
-    "otrf/empire_wmi_dcerpc_wmi_IWbemServices_ExecMethod_WORKSTATION5_2020-09-21001437.cap",
-    "otrf/purplesharp_ad_playbook_I_2020-10-22042947.cap",
-    "otrf/schtask_create_2020-12-1907003032.pcapng",
-    "scapy/dcerpc_privacy_krb.pcapng.gz",
-]
+#: Every Kerberos corpus capture, plus the fuzzer's packet (one broken TCP header, no Kerberos for TShark).
+CAPTURES = (*CORPUS_PCAPS, "ndpi/kerberos_fuzz.pcapng")
 
 #: Issues each capture must report, exactly (a capture not listed must report none).
 ISSUES = {
