@@ -166,10 +166,7 @@ def _pcap(
                     frame_no = item[0]
                     yield item
             if mapped is not None and pos - released >= _WINDOW:
-                # give the pages already read back, so the resident size stays flat however large the file
-                upto = pos - pos % mmap.PAGESIZE
-                mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
-                released = upto
+                released = _release(mapped, released, pos)
     finally:
         if mapped is not None:
             mapped.close()
@@ -193,6 +190,14 @@ def _map(fh: BinaryIO) -> mmap.mmap | None:
         return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError):  # empty file, a pipe, a file system without mmap
         return None
+
+
+def _release(mapped: mmap.mmap, released: int, pos: int) -> int:
+    """Give back the pages read so far (from ``released`` up to ``pos``), so the resident size stays flat however
+    large the file; returns the new ``released`` offset."""
+    upto = pos - pos % mmap.PAGESIZE
+    mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
+    return upto
 
 
 def _never(buf: bytes, start: int, end: int) -> bool:
@@ -265,9 +270,7 @@ def _pcapng(
                     frame_no = item[0]
                     yield item
             if mapped is not None and pos - released >= _WINDOW:
-                upto = pos - pos % mmap.PAGESIZE
-                mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
-                released = upto
+                released = _release(mapped, released, pos)
             if n - pos < 12:
                 more = b"" if mapped is not None else _read_more(fh, report, 0)
                 if not more:
