@@ -33,7 +33,7 @@ import struct
 import xml.etree.ElementTree as ET
 import zlib
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -89,7 +89,15 @@ _SECURITY_EID_KEYS: Final = frozenset(f"{i}," for i in SECURITY_EVENTS)
 #: How an EventID value that is not a plain number starts: text, or an object with Qualifiers and #text.
 _ID_OPENERS: Final = ('"', "{")
 _VERDICT_END: Final = _SECURITY_EID_AT + 5
+_LPN_KEY: Final = '"LogonProcessName":'
+_APN_KEY: Final = '"AuthenticationPackageName":'
+#: The usual network logon over NTLM as the evtx package writes it (Windows pads "NtLmSsp" with a space).
+_NTLM_PAIR: Final = '"LogonProcessName":"NtLmSsp ","AuthenticationPackageName":"NTLM"'
+_NTLM_PAIR_AT: Final = len('"LogonProcessName":"NtLmSsp ",')
 _MAX_VERDICTS: Final = 4096
+_REJECT, _KEEP, _LOGON = 0, 1, 2  # see _security_verdict
+#: Runs of record numbers the Rust reader collects before crediting them (bounded memory on a scrambled log).
+_MAX_RUNS: Final = 4096
 
 
 def _wanted(data: str) -> bool:
@@ -97,13 +105,14 @@ def _wanted(data: str) -> bool:
 
     This runs on every record of the log and has to cost less than the Rust parser's own work per record, so it
     reads the provider name where the ``evtx`` package always writes it (right after a fixed prefix) instead of
-    searching for it; logons (4624/4625) pass only when "Kerberos" appears anywhere in them.
+    searching for it; logons (4624/4625) pass only when their logon process or authentication package value holds
+    "kerberos" in any letter case (:func:`_logon_kerberos`).
     """
     if data.startswith(_SECURITY_HEAD, _SECURITY_HEAD_AT):
         # the bulk of a Security log: one comparison in C, one 5-character slice
         eid = data[_SECURITY_EID_AT : _SECURITY_EID_AT + 5]
         if eid in _SECURITY_EID_KEYS:
-            return eid[:4] not in _LOGON_IDS or "erberos" in data
+            return eid[:4] not in _LOGON_IDS or _logon_kerberos(data)
         if not eid.startswith(_ID_OPENERS):
             return False
     # comparing the prefix's last characters is enough to know the layout; startswith at an offset copies nothing
@@ -120,23 +129,23 @@ def _wanted(data: str) -> bool:
     return canonical_provider(data[_JSON_PREFIX_LEN:end]) in SYSTEM_PROVIDERS
 
 
-def _security_verdict(head: str) -> bool | None:
+def _security_verdict(head: str) -> int | None:
     """What the head of a record's JSON (``data[_SECURITY_HEAD_AT:_VERDICT_END]``) says about the record.
 
-    ``False``: a Security-Auditing event in the evtx package's layout (the provider's fixed prefix, then EventID)
-    whose number the mapping never keeps; ``True``: one whose number it may keep (4624/4625 still need their
-    content checked by :func:`_wanted`); ``None``: any other head, :func:`_wanted` decides. The head holds the whole
-    provider object and the EventID's first five characters, so the answer depends on nothing else and the reader
-    keeps it per distinct head (a log has a few hundred distinct event numbers at most).
+    ``_REJECT``: a Security-Auditing event in the evtx package's layout (the provider's fixed prefix, then EventID)
+    whose number the mapping never keeps; ``_KEEP``: one whose number it keeps whatever the content; ``_LOGON``: a
+    4624/4625, kept when :func:`_logon_kerberos` says so; ``None``: any other head, :func:`_wanted` decides. The head
+    holds the whole provider object and the EventID's first five characters, so the answer depends on nothing else
+    and the reader keeps it per distinct head (a log has a few hundred distinct event numbers at most).
     """
     if not head.startswith(_SECURITY_HEAD):
         return None
     eid = head[len(_SECURITY_HEAD) :]
     if eid in _SECURITY_EID_KEYS:
-        return True
+        return _LOGON if eid[:4] in _LOGON_IDS else _KEEP
     if len(eid) < 5 or eid.startswith(_ID_OPENERS):
         return None
-    return False
+    return _REJECT
 
 
 def _security_id_wanted(data: str, i: int) -> bool:
@@ -150,8 +159,26 @@ def _security_id_wanted(data: str, i: int) -> bool:
         j += 1
     eid = data[j : j + 4]
     if eid in _SECURITY_IDS and not data[j + 4 : j + 5].isdigit():
-        return eid not in _LOGON_IDS or "erberos" in data
+        return eid not in _LOGON_IDS or _logon_kerberos(data)
     return False
+
+
+def _logon_kerberos(data: str) -> bool:
+    """Whether a 4624/4625's JSON may name Kerberos as its authentication package or logon process, in any letter
+    case (a superset of :func:`parsers.eventmap.is_kerberos`, which compares the stripped value case-blind).
+
+    Each key's last occurrence is read, as the event dict keeps the last one. The usual NTLM network logon, both
+    values side by side in the evtx package's layout, is rejected after one backward search.
+    """
+    k = data.rfind(_APN_KEY)
+    if k != -1 and data.startswith(_NTLM_PAIR, k - _NTLM_PAIR_AT):
+        if data.find(_LPN_KEY, k) == -1:  # no later LogonProcessName overrides the pair's (a short search)
+            return False
+    i = data.rfind(_LPN_KEY)
+    start = min(i, k) if i != -1 and k != -1 else max(i, k)
+    # both values lie after the earlier of the two keys: one case-blind search there (the tail of the event is
+    # short and lowering it costs less than cutting the values out one by one)
+    return start != -1 and "kerberos" in data[start:].lower()
 
 
 def _wanted_anywhere(data: str) -> bool:
@@ -159,8 +186,9 @@ def _wanted_anywhere(data: str) -> bool:
     i = data.find('"EventID":', 0, _PREFILTER_HEAD)
     if i != -1 and _security_id_wanted(data, i):
         return True
-    head = data[:_PREFILTER_HEAD]
-    return "Kerberos" in head or "Time-Service" in head or "W32Time" in head or '"KDC' in head
+    # provider names compare case-blind (canonical_provider), so the head does too; this shape is rare
+    head = data[:_PREFILTER_HEAD].lower()
+    return "kerberos" in head or "time-service" in head or "w32time" in head or "kdc" in head
 
 
 def sniff(head: bytes) -> str | None:
@@ -273,15 +301,18 @@ def _count_missing(layout: Layout, report: ParseReport) -> None:
 class _Tally:
     """Attributes delivered record numbers to the chunk that declares them (for ``evtx_records_missing``).
 
-    Records arrive chunk by chunk, so the reader keeps the current chunk's range and count in local variables and
-    calls :meth:`switch` only when a record falls outside it.
+    The Rust reader hands over *runs* of consecutive record numbers (``(first, count)``, usually one run per file)
+    instead of single numbers; :meth:`add_runs` credits them exactly as crediting one record at a time would, so
+    the sequential reader and the parallel one (:mod:`parsers.evtxpool`, whose workers send their runs back in file
+    order) count the same.
     """
 
     def __init__(self, layout: Layout) -> None:
         self.chunks = sorted((c for c in layout.chunks if c.declared), key=lambda c: c.first)
         self.firsts = [c.first for c in self.chunks]
         self.current: Chunk | None = None
-        self.total = 0  # records credited through switch(), in a chunk or not (the fast reader's units)
+        self.total = 0  # records credited through switch(), in a chunk or not (the Rust reader's units)
+        self.lo, self.hi, self.seen = 1, 0, 0  # the current chunk's record range, and its records not yet credited
 
     def switch(self, record_no: int, seen: int) -> tuple[int, int]:
         """Credit ``seen`` records to the current chunk; make the chunk of ``record_no`` current (its range)."""
@@ -294,6 +325,27 @@ class _Tally:
             return self.current.first, self.current.last
         self.current = None
         return 1, 0
+
+    def add_runs(self, runs: list[tuple[int, int]]) -> None:
+        """Count the records ``first .. first + count - 1`` of each run, in order."""
+        lo, hi, seen = self.lo, self.hi, self.seen
+        for first, count in runs:
+            r, end = first, first + count - 1
+            while r <= end:
+                if lo <= r <= hi:  # the rest of the run inside the current chunk's range, in one step
+                    take = min(hi, end) - r + 1
+                    seen += take
+                    r += take
+                else:
+                    lo, hi = self.switch(r, seen)
+                    seen = 1
+                    r += 1
+        self.lo, self.hi, self.seen = lo, hi, seen
+
+    def finish(self) -> None:
+        """Credit what is pending (after the last run)."""
+        self.switch(0, self.seen)
+        self.lo, self.hi, self.seen = 1, 0, 0
 
     def see(self, record_no: int) -> None:
         """Count one record (the slow path, for readers that do not keep the range themselves)."""
@@ -365,20 +417,53 @@ def read_evtx(path: str, report: ParseReport, backend: str = "evtx") -> Iterator
     _count_missing(layout, report)
 
 
-def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) -> Iterator[KrbRecord]:
+def open_rust(source: Any) -> Any:
+    """A ``PyEvtxParser`` over a path or a binary file object (one thread, :data:`EVTX_THREADS`)."""
     from evtx import PyEvtxParser
 
-    source = report.source or path
-    padded = _PaddedFile(path, layout.padded_size) if layout.truncated else None
     try:
-        parser = PyEvtxParser(padded if padded is not None else path, number_of_threads=EVTX_THREADS)
+        return PyEvtxParser(source, number_of_threads=EVTX_THREADS)
     except (OSError, RuntimeError) as exc:
         raise MalformedFile(f"EVTX file unreadable: {exc}") from exc
-    records = parser.records_json()
-    seen = 0
-    lo, hi = 1, 0  # record range of the current chunk (see _Tally)
-    verdicts: dict[str, bool] = {}  # see _security_verdict
-    cut = layout.cut
+
+
+def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) -> Iterator[KrbRecord]:
+    padded = _PaddedFile(path, layout.padded_size) if layout.truncated else None
+    runs: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        tally.add_runs(runs)
+        runs.clear()
+
+    try:
+        parser = open_rust(padded if padded is not None else path)
+        yield from rust_rows(parser.records_json(), report.source or path, layout.cut, report.add, runs, flush)
+    finally:
+        flush()
+        tally.finish()
+        report.units += tally.total
+        if padded is not None:
+            padded.close()
+
+
+def rust_rows(
+    records: Iterator[dict[str, Any]],
+    source: str,
+    cut: frozenset[int],
+    add: Callable[..., None],
+    runs: list[tuple[int, int]],
+    flush: Callable[[], None] | None = None,
+) -> Iterator[KrbRecord]:
+    """The rows of the ``evtx`` package's ``records_json()`` iterator (the reader's loop, shared by the workers of
+    :mod:`parsers.evtxpool`).
+
+    The numbers of the records delivered (those in ``cut`` aside) go to ``runs`` as ``(first, count)`` runs of
+    consecutive numbers, for :class:`_Tally`; ``flush`` (when given) is called to empty ``runs`` once it holds
+    :data:`_MAX_RUNS` of them (a log whose numbers jump about); the last run is appended when the iterator ends.
+    Records that are no event go to ``add("evtx_event_error", record_id, why)``.
+    """
+    start = nxt = -1  # the current run of record numbers: start .. nxt - 1
+    verdicts: dict[str, int] = {}  # see _security_verdict
     try:
         while True:
             try:
@@ -386,11 +471,14 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
                     record_id = rec["event_record_id"]
                     if cut and record_id in cut:
                         continue
-                    if lo <= record_id <= hi:
-                        seen += 1
+                    if record_id == nxt:
+                        nxt += 1
                     else:
-                        lo, hi = tally.switch(record_id, seen)
-                        seen = 1
+                        if nxt > start:
+                            runs.append((start, nxt - start))
+                            if flush is not None and len(runs) >= _MAX_RUNS:
+                                flush()
+                        start, nxt = record_id, record_id + 1
                     data = rec["data"]
                     # the bulk of a Security log, rejected without a call: one slice and one dict look-up
                     head = data[_SECURITY_HEAD_AT:_VERDICT_END]
@@ -399,12 +487,14 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
                         verdict = _security_verdict(head)
                         if verdict is not None and len(verdicts) < _MAX_VERDICTS:
                             verdicts[head] = verdict
-                    if verdict is False or not _wanted(data):
+                    if verdict != _KEEP and (
+                        verdict == _REJECT or (not _logon_kerberos(data) if verdict == _LOGON else not _wanted(data))
+                    ):
                         continue
                     try:
                         row = to_record(event_from_json(orjson.loads(data)), source, "evtx")
                     except (orjson.JSONDecodeError, ValueError) as exc:  # EventShapeError, an unusable time
-                        report.add("evtx_event_error", record_id, str(exc))
+                        add("evtx_event_error", record_id, str(exc))
                         continue
                     if row is not None:
                         yield row
@@ -414,10 +504,8 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
                 # missing records; the iterator resumes after it
                 log.debug("%s: evtx: %s", source, exc)
     finally:
-        tally.switch(0, seen)
-        report.units += tally.total
-        if padded is not None:
-            padded.close()
+        if nxt > start:
+            runs.append((start, nxt - start))
 
 
 def _read_python(path: str, report: ParseReport, layout: Layout, tally: _Tally) -> Iterator[KrbRecord]:

@@ -9,7 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers.eventmap import _num, parse_int
-from parsers.evtx import _SECURITY_HEAD, _SECURITY_HEAD_AT, _VERDICT_END, _security_verdict, _wanted
+from parsers.evtx import (
+    _KEEP,
+    _LOGON,
+    _REJECT,
+    _SECURITY_HEAD,
+    _SECURITY_HEAD_AT,
+    _VERDICT_END,
+    _logon_kerberos,
+    _security_verdict,
+    _wanted,
+)
 
 #: Characters that make number spellings interesting: hex prefixes, signs, separators, white space (ASCII and
 #: Unicode), non-ASCII digits (str.isdigit() is true for "٣" and "²", int() accepts the first and not the second).
@@ -52,8 +62,13 @@ def _security_json(event_id: str, body: str = "") -> str:
 
 
 def _loop_rejects(data: str) -> bool:
-    """The reject ``_read_rust`` applies before calling ``_wanted``."""
-    return _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END]) is False
+    """What the record loop (``rust_rows``) decides from the cached verdict, as ``_wanted`` would decide."""
+    verdict = _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END])
+    if verdict == _LOGON:
+        return not _logon_kerberos(data)
+    if verdict is None:
+        return not _wanted(data)
+    return verdict == _REJECT
 
 
 @pytest.mark.parametrize(
@@ -70,8 +85,10 @@ def test_inline_reject_only_drops_what_the_prefilter_drops(event_id: str) -> Non
     """The layout the evtx package writes puts EventID at a fixed offset; the cached verdict must agree with it."""
     data = _security_json(event_id, ',"AuthenticationPackageName":"Kerberos"')
     assert data.startswith(_SECURITY_HEAD, _SECURITY_HEAD_AT)
-    if _loop_rejects(data):
-        assert not _wanted(data)
+    assert _loop_rejects(data) == (not _wanted(data))
+    verdict = _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END])
+    if verdict == _KEEP:
+        assert _wanted(data)
     kept_ids = {str(i) for i in (4768, 4769, 4770, 4771, 4772, 4773, 4624, 4625, 4738, 4742, 5136)}
     if event_id.strip('"') in kept_ids or event_id.endswith(("4769}", '"4624"}')):
         assert not _loop_rejects(data) and _wanted(data)
@@ -90,6 +107,6 @@ def test_inline_reject_only_drops_what_the_prefilter_drops(event_id: str) -> Non
 )
 def test_verdict_is_only_given_for_the_security_layout(data: str) -> None:
     verdict = _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END])
-    assert verdict is None or (verdict is False and not _wanted(data))
+    assert verdict is None or (verdict == _REJECT and not _wanted(data))
     if "Kerberos" in data[:300]:
         assert verdict is None
