@@ -232,10 +232,7 @@ def scan(path: str, report: ParseReport) -> Layout:
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         header = fh.read(HEADER_SIZE)
-        if header[:8] != FILE_MAGIC:
-            raise UnsupportedFormat("not an EVTX file (no ElfFile magic)")
-        if len(header) < HEADER_SIZE:
-            raise MalformedFile(f"EVTX file cut inside its {HEADER_SIZE}-byte header ({len(header)} bytes)")
+        check_header(header)
         if struct.unpack_from("<I", header, 124)[0] != zlib.crc32(header[:120]):
             report.add("evtx_checksum_error", "file header", "file header CRC32 mismatch")
         layout = Layout(size=size, padded_size=size)
@@ -247,6 +244,25 @@ def scan(path: str, report: ParseReport) -> Layout:
             )
         _scan_chunks(fh, size, layout, report)
     return layout
+
+
+def check_header(header: bytes) -> None:
+    """Raise :class:`UnsupportedFormat` / :class:`MalformedFile` unless ``header`` is a whole EVTX file header."""
+    if header[:8] != FILE_MAGIC:
+        raise UnsupportedFormat("not an EVTX file (no ElfFile magic)")
+    if len(header) < HEADER_SIZE:
+        raise MalformedFile(f"EVTX file cut inside its {HEADER_SIZE}-byte header ({len(header)} bytes)")
+
+
+def tail_cut(path: str, size: int) -> frozenset[int]:
+    """:attr:`Layout.cut` without the whole scan: the records the end of a truncated file cuts through."""
+    tail = (size - HEADER_SIZE) % CHUNK_SIZE
+    if size <= HEADER_SIZE or not tail:
+        return frozenset()
+    with open(path, "rb") as fh:
+        fh.seek(size - tail)
+        chunk = fh.read(tail)
+    return _cut_records(chunk) if chunk[:8] == CHUNK_MAGIC and len(chunk) >= 512 else frozenset()
 
 
 def _scan_chunks(fh: io.BufferedReader, size: int, layout: Layout, report: ParseReport) -> None:
@@ -289,7 +305,7 @@ def _cut_records(chunk: bytes) -> frozenset[int]:
     return frozenset()
 
 
-def _count_missing(layout: Layout, report: ParseReport) -> None:
+def count_missing(layout: Layout, report: ParseReport) -> None:
     for index, ch in enumerate(layout.chunks):
         if ch.declared:
             missing = ch.last - ch.first + 1 - ch.seen
@@ -298,7 +314,7 @@ def _count_missing(layout: Layout, report: ParseReport) -> None:
         log.debug("chunk %d: %d records seen", index, ch.seen)
 
 
-class _Tally:
+class Tally:
     """Attributes delivered record numbers to the chunk that declares them (for ``evtx_records_missing``).
 
     The Rust reader hands over *runs* of consecutive record numbers (``(first, count)``, usually one run per file)
@@ -397,24 +413,42 @@ class _PaddedFile(io.RawIOBase):
         super().close()
 
 
-def read_evtx(path: str, report: ParseReport, backend: str = "evtx") -> Iterator[KrbRecord]:
+def read_evtx(path: str, report: ParseReport, backend: str = "evtx", jobs: int = 1) -> Iterator[KrbRecord]:
     """Kerberos rows of one ``.evtx`` file, in file order (see :mod:`parsers.eventmap` for the columns).
 
     ``backend`` is ``"evtx"`` (Rust, default) or ``"python-evtx"``. ``report.units`` counts the records read,
     ``report.messages`` the rows emitted. Raises :class:`UnsupportedFormat` / :class:`MalformedFile` for a file that
     is not usable at all (no magic, cut inside the file header, no readable chunk in a non-empty file).
+
+    ``jobs`` > 1 reads a file of at least :data:`parsers.evtxpool.PARALLEL_MIN_BYTES` with that many worker
+    processes (``"evtx"`` backend only); rows, their order and ``report`` are those of ``jobs=1``. The caller
+    chooses ``jobs`` (e.g. :func:`parsers.evtxpool.default_jobs`).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown EVTX backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if jobs > 1 and backend == "evtx":
+        from . import evtxpool
+
+        if os.path.getsize(path) >= evtxpool.PARALLEL_MIN_BYTES:
+            rows = evtxpool.read_parallel(path, report, jobs)
+            for row in rows:
+                report.messages += 1
+                yield row
+            return
     layout = scan(path, report)
-    if not layout.chunks and layout.size > HEADER_SIZE and report.issues:
-        raise MalformedFile("no readable chunk in the EVTX file")
-    tally = _Tally(layout)
+    check_chunks(layout, report)
+    tally = Tally(layout)
     rows = _read_rust(path, report, layout, tally) if backend == "evtx" else _read_python(path, report, layout, tally)
     for row in rows:
         report.messages += 1
         yield row
-    _count_missing(layout, report)
+    count_missing(layout, report)
+
+
+def check_chunks(layout: Layout, report: ParseReport) -> None:
+    """Raise :class:`MalformedFile` when a non-empty file has no readable chunk at all."""
+    if not layout.chunks and layout.size > HEADER_SIZE and report.issues:
+        raise MalformedFile("no readable chunk in the EVTX file")
 
 
 def open_rust(source: Any) -> Any:
@@ -427,7 +461,7 @@ def open_rust(source: Any) -> Any:
         raise MalformedFile(f"EVTX file unreadable: {exc}") from exc
 
 
-def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) -> Iterator[KrbRecord]:
+def _read_rust(path: str, report: ParseReport, layout: Layout, tally: Tally) -> Iterator[KrbRecord]:
     padded = _PaddedFile(path, layout.padded_size) if layout.truncated else None
     runs: list[tuple[int, int]] = []
 
@@ -458,7 +492,7 @@ def rust_rows(
     :mod:`parsers.evtxpool`).
 
     The numbers of the records delivered (those in ``cut`` aside) go to ``runs`` as ``(first, count)`` runs of
-    consecutive numbers, for :class:`_Tally`; ``flush`` (when given) is called to empty ``runs`` once it holds
+    consecutive numbers, for :class:`Tally`; ``flush`` (when given) is called to empty ``runs`` once it holds
     :data:`_MAX_RUNS` of them (a log whose numbers jump about); the last run is appended when the iterator ends.
     Records that are no event go to ``add("evtx_event_error", record_id, why)``.
     """
@@ -508,7 +542,7 @@ def rust_rows(
             runs.append((start, nxt - start))
 
 
-def _read_python(path: str, report: ParseReport, layout: Layout, tally: _Tally) -> Iterator[KrbRecord]:
+def _read_python(path: str, report: ParseReport, layout: Layout, tally: Tally) -> Iterator[KrbRecord]:
     from Evtx.Evtx import ChunkHeader
 
     source = report.source or path
