@@ -6,8 +6,9 @@ CRC32 of its first 120 bytes at offset 124) followed by 64 KiB chunks (``ElfChnk
 
 Two backends read the records, both through the shared mapping of :mod:`parsers.eventmap`:
 
-* ``"evtx"`` (default): the Rust ``evtx`` package, ``records_json()``; a cheap text pre-filter on the head of
-  each record's JSON skips non-Kerberos events before ``orjson`` decodes anything;
+* ``"evtx"`` (default): the Rust ``evtx`` package, ``records_json()``; a cheap text pre-filter
+  (:mod:`parsers.evtxfilter`) skips non-Kerberos events before ``orjson`` decodes anything; ``jobs`` > 1 spreads
+  the chunks over worker processes (:mod:`parsers.evtxpool`);
 * ``"python-evtx"``: the pure-Python ``Evtx`` module, every chunk slot in the file (its default iterator trusts a
   dirty file header and silently reads only part of the file, python-evtx issue #85), ``Record.xml()`` parsed
   with ElementTree.
@@ -40,16 +41,19 @@ from typing import Any, Final
 import orjson
 
 from .errors import MalformedFile, UnsupportedFormat
-from .eventmap import (
-    _CONTROL_RE,
-    LOGON_EVENTS,
-    SECURITY,
-    SECURITY_EVENTS,
-    SYSTEM_PROVIDERS,
-    canonical_provider,
-    to_record,
-)
+from .eventmap import _CONTROL_RE, to_record
 from .eventparse import event_from_json, event_from_xml
+from .evtxfilter import (
+    KEEP,
+    LOGON,
+    MAX_VERDICTS,
+    REJECT,
+    SECURITY_HEAD_AT,
+    VERDICT_END,
+    logon_kerberos,
+    security_verdict,
+    wanted,
+)
 from .record import KrbRecord, ParseReport
 
 log = logging.getLogger(__name__)
@@ -69,126 +73,8 @@ _U32: Final = struct.Struct("<I")
 #: processes on a loaded host, and the Python side, which holds the GIL, is the larger part of the work anyway.
 EVTX_THREADS: Final = 1
 
-#: How much of a record's JSON the pre-filter looks at: System (provider, EventID) comes first.
-_PREFILTER_HEAD: Final = 640
-_SECURITY_IDS: Final = frozenset(str(i) for i in SECURITY_EVENTS)
-_LOGON_IDS: Final = frozenset(str(i) for i in LOGON_EVENTS)
-_JSON_PREFIX: Final = (
-    '{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},'
-    '"System":{"Provider":{"#attributes":{"Name":"'
-)
-_JSON_PREFIX_LEN: Final = len(_JSON_PREFIX)
-_JSON_PREFIX_TAIL: Final = _JSON_PREFIX[-40:]
-_SECURITY_QUOTED: Final = SECURITY + '"'
-_SECURITY_END: Final = _JSON_PREFIX_LEN + len(_SECURITY_QUOTED)
-#: The Security-Auditing provider GUID is fixed, so in the usual layout EventID's value sits at a fixed offset.
-_SECURITY_HEAD: Final = _JSON_PREFIX_TAIL + SECURITY + '","Guid":"54849625-5478-4994-A5BA-3E3B0328C30D"}},"EventID":'
-_SECURITY_HEAD_AT: Final = _JSON_PREFIX_LEN - 40
-_SECURITY_EID_AT: Final = _SECURITY_HEAD_AT + len(_SECURITY_HEAD)
-_SECURITY_EID_KEYS: Final = frozenset(f"{i}," for i in SECURITY_EVENTS)
-#: How an EventID value that is not a plain number starts: text, or an object with Qualifiers and #text.
-_ID_OPENERS: Final = ('"', "{")
-_VERDICT_END: Final = _SECURITY_EID_AT + 5
-_LPN_KEY: Final = '"LogonProcessName":'
-_APN_KEY: Final = '"AuthenticationPackageName":'
-#: The usual network logon over NTLM as the evtx package writes it (Windows pads "NtLmSsp" with a space).
-_NTLM_PAIR: Final = '"LogonProcessName":"NtLmSsp ","AuthenticationPackageName":"NTLM"'
-_NTLM_PAIR_AT: Final = len('"LogonProcessName":"NtLmSsp ",')
-_MAX_VERDICTS: Final = 4096
-_REJECT, _KEEP, _LOGON = 0, 1, 2  # see _security_verdict
 #: Runs of record numbers the Rust reader collects before crediting them (bounded memory on a scrambled log).
 _MAX_RUNS: Final = 4096
-
-
-def _wanted(data: str) -> bool:
-    """Whether a record's JSON may hold an event :func:`parsers.eventmap.is_kerberos` keeps (a superset).
-
-    This runs on every record of the log and has to cost less than the Rust parser's own work per record, so it
-    reads the provider name where the ``evtx`` package always writes it (right after a fixed prefix) instead of
-    searching for it; logons (4624/4625) pass only when their logon process or authentication package value holds
-    "kerberos" in any letter case (:func:`_logon_kerberos`).
-    """
-    if data.startswith(_SECURITY_HEAD, _SECURITY_HEAD_AT):
-        # the bulk of a Security log: one comparison in C, one 5-character slice
-        eid = data[_SECURITY_EID_AT : _SECURITY_EID_AT + 5]
-        if eid in _SECURITY_EID_KEYS:
-            return eid[:4] not in _LOGON_IDS or _logon_kerberos(data)
-        if not eid.startswith(_ID_OPENERS):
-            return False
-    # comparing the prefix's last characters is enough to know the layout; startswith at an offset copies nothing
-    if not data.startswith(_JSON_PREFIX_TAIL, _JSON_PREFIX_LEN - 40):
-        return _wanted_anywhere(data)
-    if data.startswith(_SECURITY_QUOTED, _JSON_PREFIX_LEN):
-        # ","Guid":"<36 or 38 characters>"}},"EventID": follows; str.find costs more than these direct checks
-        k = _SECURITY_END + 9 + (38 if data.startswith("{", _SECURITY_END + 9) else 36)
-        if data.startswith('"}},"EventID":', k):
-            return _security_id_wanted(data, k + 4)
-        i = data.find('"EventID":', _SECURITY_END, _PREFILTER_HEAD)
-        return i != -1 and _security_id_wanted(data, i)
-    end = data.find('"', _JSON_PREFIX_LEN)
-    return canonical_provider(data[_JSON_PREFIX_LEN:end]) in SYSTEM_PROVIDERS
-
-
-def _security_verdict(head: str) -> int | None:
-    """What the head of a record's JSON (``data[_SECURITY_HEAD_AT:_VERDICT_END]``) says about the record.
-
-    ``_REJECT``: a Security-Auditing event in the evtx package's layout (the provider's fixed prefix, then EventID)
-    whose number the mapping never keeps; ``_KEEP``: one whose number it keeps whatever the content; ``_LOGON``: a
-    4624/4625, kept when :func:`_logon_kerberos` says so; ``None``: any other head, :func:`_wanted` decides. The head
-    holds the whole provider object and the EventID's first five characters, so the answer depends on nothing else
-    and the reader keeps it per distinct head (a log has a few hundred distinct event numbers at most).
-    """
-    if not head.startswith(_SECURITY_HEAD):
-        return None
-    eid = head[len(_SECURITY_HEAD) :]
-    if eid in _SECURITY_EID_KEYS:
-        return _LOGON if eid[:4] in _LOGON_IDS else _KEEP
-    if len(eid) < 5 or eid.startswith(_ID_OPENERS):
-        return None
-    return _REJECT
-
-
-def _security_id_wanted(data: str, i: int) -> bool:
-    j = i + 10
-    if data.startswith("{", j):  # {"#attributes":{"Qualifiers":...},"#text":4769}
-        t = data.find('"#text":', j, j + 160)
-        if t == -1:
-            return False
-        j = t + 8
-    if data.startswith('"', j):  # some logs give the number as text
-        j += 1
-    eid = data[j : j + 4]
-    if eid in _SECURITY_IDS and not data[j + 4 : j + 5].isdigit():
-        return eid not in _LOGON_IDS or _logon_kerberos(data)
-    return False
-
-
-def _logon_kerberos(data: str) -> bool:
-    """Whether a 4624/4625's JSON may name Kerberos as its authentication package or logon process, in any letter
-    case (a superset of :func:`parsers.eventmap.is_kerberos`, which compares the stripped value case-blind).
-
-    Each key's last occurrence is read, as the event dict keeps the last one. The usual NTLM network logon, both
-    values side by side in the evtx package's layout, is rejected after one backward search.
-    """
-    k = data.rfind(_APN_KEY)
-    if k != -1 and data.startswith(_NTLM_PAIR, k - _NTLM_PAIR_AT):
-        if data.find(_LPN_KEY, k) == -1:  # no later LogonProcessName overrides the pair's (a short search)
-            return False
-    i = data.rfind(_LPN_KEY)
-    start = min(i, k) if i != -1 and k != -1 else max(i, k)
-    # both values lie after the earlier of the two keys: one case-blind search there (the tail of the event is
-    # short and lowering it costs less than cutting the values out one by one)
-    return start != -1 and "kerberos" in data[start:].lower()
-
-
-def _wanted_anywhere(data: str) -> bool:
-    """The pre-filter for JSON of another shape: search the head for the EventID and the provider spellings."""
-    i = data.find('"EventID":', 0, _PREFILTER_HEAD)
-    if i != -1 and _security_id_wanted(data, i):
-        return True
-    # provider names compare case-blind (canonical_provider), so the head does too; this shape is rare
-    head = data[:_PREFILTER_HEAD].lower()
-    return "kerberos" in head or "time-service" in head or "w32time" in head or "kdc" in head
 
 
 def sniff(head: bytes) -> str | None:
@@ -497,7 +383,7 @@ def rust_rows(
     Records that are no event go to ``add("evtx_event_error", record_id, why)``.
     """
     start = nxt = -1  # the current run of record numbers: start .. nxt - 1
-    verdicts: dict[str, int] = {}  # see _security_verdict
+    verdicts: dict[str, int] = {}  # see security_verdict
     try:
         while True:
             try:
@@ -515,14 +401,14 @@ def rust_rows(
                         start, nxt = record_id, record_id + 1
                     data = rec["data"]
                     # the bulk of a Security log, rejected without a call: one slice and one dict look-up
-                    head = data[_SECURITY_HEAD_AT:_VERDICT_END]
+                    head = data[SECURITY_HEAD_AT:VERDICT_END]
                     verdict = verdicts.get(head)
                     if verdict is None:
-                        verdict = _security_verdict(head)
-                        if verdict is not None and len(verdicts) < _MAX_VERDICTS:
+                        verdict = security_verdict(head)
+                        if verdict is not None and len(verdicts) < MAX_VERDICTS:
                             verdicts[head] = verdict
-                    if verdict != _KEEP and (
-                        verdict == _REJECT or (not _logon_kerberos(data) if verdict == _LOGON else not _wanted(data))
+                    if verdict != KEEP and (
+                        verdict == REJECT or (not logon_kerberos(data) if verdict == LOGON else not wanted(data))
                     ):
                         continue
                     try:

@@ -9,16 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers.eventmap import _num, parse_int
-from parsers.evtx import (
-    _KEEP,
-    _LOGON,
-    _REJECT,
-    _SECURITY_HEAD,
-    _SECURITY_HEAD_AT,
-    _VERDICT_END,
-    _logon_kerberos,
-    _security_verdict,
-    _wanted,
+from parsers.evtxfilter import (
+    KEEP,
+    LOGON,
+    REJECT,
+    SECURITY_HEAD,
+    SECURITY_HEAD_AT,
+    VERDICT_END,
+    logon_kerberos,
+    security_verdict,
+    wanted,
 )
 
 #: Characters that make number spellings interesting: hex prefixes, signs, separators, white space (ASCII and
@@ -62,13 +62,13 @@ def _security_json(event_id: str, body: str = "") -> str:
 
 
 def _loop_rejects(data: str) -> bool:
-    """What the record loop (``rust_rows``) decides from the cached verdict, as ``_wanted`` would decide."""
-    verdict = _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END])
-    if verdict == _LOGON:
-        return not _logon_kerberos(data)
+    """What the record loop (``rust_rows``) decides from the cached verdict, as ``wanted`` would decide."""
+    verdict = security_verdict(data[SECURITY_HEAD_AT:VERDICT_END])
+    if verdict == LOGON:
+        return not logon_kerberos(data)
     if verdict is None:
-        return not _wanted(data)
-    return verdict == _REJECT
+        return not wanted(data)
+    return verdict == REJECT
 
 
 @pytest.mark.parametrize(
@@ -84,29 +84,29 @@ def _loop_rejects(data: str) -> bool:
 def test_inline_reject_only_drops_what_the_prefilter_drops(event_id: str) -> None:
     """The layout the evtx package writes puts EventID at a fixed offset; the cached verdict must agree with it."""
     data = _security_json(event_id, ',"AuthenticationPackageName":"Kerberos"')
-    assert data.startswith(_SECURITY_HEAD, _SECURITY_HEAD_AT)
-    assert _loop_rejects(data) == (not _wanted(data))
-    verdict = _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END])
-    if verdict == _KEEP:
-        assert _wanted(data)
+    assert data.startswith(SECURITY_HEAD, SECURITY_HEAD_AT)
+    assert _loop_rejects(data) == (not wanted(data))
+    verdict = security_verdict(data[SECURITY_HEAD_AT:VERDICT_END])
+    if verdict == KEEP:
+        assert wanted(data)
     kept_ids = {str(i) for i in (4768, 4769, 4770, 4771, 4772, 4773, 4624, 4625, 4738, 4742, 5136)}
     if event_id.strip('"') in kept_ids or event_id.endswith(("4769}", '"4624"}')):
-        assert not _loop_rejects(data) and _wanted(data)
+        assert not _loop_rejects(data) and wanted(data)
     if event_id.endswith("4672}") or event_id.strip('"') in {"4672", "47680", "51360", "4"}:
-        assert not _wanted(data)
+        assert not wanted(data)
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        _security_json("4672")[:-40],  # short records and other layouts: the verdict defers to _wanted
+        _security_json("4672")[:-40],  # short records and other layouts: the verdict defers to wanted
         _security_json("46"),
         '{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing"}},"EventID":4672}}}',
         _security_json("4672").replace("Auditing", "Kerberos"),
     ],
 )
 def test_verdict_is_only_given_for_the_security_layout(data: str) -> None:
-    verdict = _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END])
-    assert verdict is None or (verdict == _REJECT and not _wanted(data))
+    verdict = security_verdict(data[SECURITY_HEAD_AT:VERDICT_END])
+    assert verdict is None or (verdict == REJECT and not wanted(data))
     if "Kerberos" in data[:300]:
         assert verdict is None

@@ -2,7 +2,7 @@
 
 Windows writes "Kerberos"; exports, other tools and hand-made logs write "KERBEROS" or "kerberos", with padding
 sometimes ("Kerberos "). The expected rows come from the events written here (the writer's record numbers), not
-from the reader; every input path is checked: the EVTX prefilter (``_logon_kerberos``), XML and JSON lines.
+from the reader; every input path is checked: the EVTX prefilter (``logon_kerberos``), XML and JSON lines.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from parsers.events import read_events
-from parsers.evtx import _logon_kerberos, read_evtx
+from parsers.evtx import read_evtx
+from parsers.evtxfilter import logon_kerberos
 from parsers.record import ParseReport
 from tests.test_evtx_helpers import evtxwriter, make_samples
 
@@ -87,12 +88,12 @@ def test_kerberos_logons_in_any_case(files: dict[str, Path], kind: str) -> None:
 
 def test_prefilter_reads_the_values_not_the_whole_event() -> None:
     head = '{"Event":{"System":{"EventID":4624},"EventData":{'
-    assert _logon_kerberos(head + '"LogonProcessName":"NtLmSsp ","AuthenticationPackageName":"NTLM"}}}') is False
+    assert logon_kerberos(head + '"LogonProcessName":"NtLmSsp ","AuthenticationPackageName":"NTLM"}}}') is False
     # a later LogonProcessName overrides the NTLM pair (the event dict keeps the last value)
     pair = '"LogonProcessName":"NtLmSsp ","AuthenticationPackageName":"NTLM"'
-    assert _logon_kerberos(head + pair + ',"LogonProcessName":"KERBEROS"}}}') is True
+    assert logon_kerberos(head + pair + ',"LogonProcessName":"KERBEROS"}}}') is True
     # the keys in the other order, and a value that is an object
-    assert _logon_kerberos(head + '"AuthenticationPackageName":"kerberos","LogonProcessName":"x"}}}') is True
-    assert _logon_kerberos(head + '"LogonProcessName":{"#text":"Kerberos"}}}}') is True
+    assert logon_kerberos(head + '"AuthenticationPackageName":"kerberos","LogonProcessName":"x"}}}') is True
+    assert logon_kerberos(head + '"LogonProcessName":{"#text":"Kerberos"}}}}') is True
     # neither key: not a Kerberos logon, whatever else mentions Kerberos
-    assert _logon_kerberos(head + '"WorkstationName":"KERBEROS"}}}') is False
+    assert logon_kerberos(head + '"WorkstationName":"KERBEROS"}}}') is False
