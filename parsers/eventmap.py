@@ -91,8 +91,12 @@ _MAX_MEMO: Final = 8192
 _MISSING: Final = object()
 _NUMS: dict[str, int | None] = {}
 _PROVIDERS: dict[str, str | None] = {}
+_IPS: dict[str, str | None] = {}
+_SIDS: dict[str, str | None] = {}
+_MINUTES: dict[str, int] = {}
 _EVENT_DATA_MEMO: dict[tuple[tuple[str, Any], ...], str] = {}
 _MEMO_TYPES: Final = frozenset({str, int, type(None)})
+_MEMO_TEXT: Final = 512
 
 
 class Event(NamedTuple):
@@ -121,6 +125,8 @@ def canonical_provider(name: str | None) -> str | None:
 
 def is_kerberos(event_id: int | None, provider: str | None, data: dict[str, Any]) -> bool:
     """Whether an event belongs in the Kerberos timeline (the corpus manifest's selection rule)."""
+    if event_id in TICKET_EVENTS and provider == SECURITY:  # the bulk of the kept events first
+        return True
     if provider in SYSTEM_PROVIDERS:
         return True
     if provider != SECURITY or event_id not in SECURITY_EVENTS:
@@ -189,15 +195,25 @@ def parse_time(value: Any) -> int | None:
     Raises ``ValueError`` on text that is not a time.
     """
     if type(value) is str and len(value) == 27 and value[26] == "Z" and value[19] == ".":
-        # the evtx package's form, 2015-08-08T09:34:46.843750Z: skip the general parser
-        day = _DAYS.get(value[:10])
-        if day is None:
-            day = _DAYS[value[:10]] = from_datetime(datetime.fromisoformat(value[:10] + "T00:00:00+00:00"))
-        try:
-            hms = int(value[11:13]) * 3600 + int(value[14:16]) * 60 + int(value[17:19])
-            return day + hms * 1_000_000 + int(value[20:26])
-        except ValueError:
-            pass
+        # the evtx package's form, 2015-08-08T09:34:46.843750Z: skip the general parser; the start of each minute
+        # is memoised (a log has many events a minute)
+        minute = _MINUTES.get(value[:16])
+        if minute is None:
+            day = _DAYS.get(value[:10])
+            if day is None:
+                day = _DAYS[value[:10]] = from_datetime(datetime.fromisoformat(value[:10] + "T00:00:00+00:00"))
+            try:
+                minute = day + (int(value[11:13]) * 3600 + int(value[14:16]) * 60) * 1_000_000
+            except ValueError:
+                pass
+            else:
+                if len(_MINUTES) < _MAX_MEMO:
+                    _MINUTES[value[:16]] = minute
+        if minute is not None:
+            try:
+                return minute + int(value[17:19]) * 1_000_000 + int(value[20:26])
+            except ValueError:
+                pass
     s = text(value)
     if s is None:
         return None
@@ -248,6 +264,17 @@ def normal_value(name: str, value: Any) -> Any:
 
 
 def _ip(value: Any) -> str | None:
+    if type(value) is str:
+        out = _IPS.get(value, _MISSING)
+        if out is _MISSING:
+            out = _ip_of(value)
+            if len(_IPS) < _MAX_MEMO:
+                _IPS[value] = out
+        return out  # type: ignore[return-value]
+    return _ip_of(value)
+
+
+def _ip_of(value: Any) -> str | None:
     s = text(value)
     if s is None:
         return None
@@ -257,6 +284,17 @@ def _ip(value: Any) -> str | None:
 
 
 def _sid(value: Any) -> str | None:
+    if type(value) is str:
+        out = _SIDS.get(value, _MISSING)
+        if out is _MISSING:
+            out = _sid_of(value)
+            if len(_SIDS) < _MAX_MEMO:
+                _SIDS[value] = out
+        return out  # type: ignore[return-value]
+    return _sid_of(value)
+
+
+def _sid_of(value: Any) -> str | None:
     s = text(value)
     return None if s is None or s == NULL_SID else s.upper()
 
@@ -384,7 +422,7 @@ def _event_data(d: dict[str, Any]) -> str:
     out = _EVENT_DATA_MEMO.get(key)
     if out is None:
         out = orjson.dumps({k: normal_value(k, v) for k, v in d.items()}, option=orjson.OPT_SORT_KEYS).decode()
-        if len(_EVENT_DATA_MEMO) < _MAX_MEMO:
+        if len(out) <= _MEMO_TEXT and len(_EVENT_DATA_MEMO) < _MAX_MEMO:  # small entries only: bounded memory
             _EVENT_DATA_MEMO[key] = out
     return out
 

@@ -110,3 +110,56 @@ def test_verdict_is_only_given_for_the_security_layout(data: str) -> None:
     assert verdict is None or (verdict == REJECT and not wanted(data))
     if "Kerberos" in data[:300]:
         assert verdict is None
+
+
+def _parse_time_unmemoised(value: str) -> int | None:
+    """The evtx-form fast path of ``parse_time`` as it was before the minute memo (the reference)."""
+    from datetime import datetime
+
+    from parsers.record import from_datetime
+
+    day = from_datetime(datetime.fromisoformat(value[:10] + "T00:00:00+00:00"))
+    hms = int(value[11:13]) * 3600 + int(value[14:16]) * 60 + int(value[17:19])
+    return day + hms * 1_000_000 + int(value[20:26])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["2026-01-15", "2019-07-30", "1999-12-31"]),
+    st.text(alphabet="0123459 +-٣", min_size=2, max_size=2),
+    st.text(alphabet="0123459 +-٣", min_size=2, max_size=2),
+    st.text(alphabet="0123459 +-٣", min_size=2, max_size=2),
+    st.text(alphabet="0123459 ", min_size=6, max_size=6),
+)
+def test_parse_time_minute_memo_equals_the_direct_computation(day: str, hh: str, mm: str, ss: str, us: str) -> None:
+    from parsers.eventmap import parse_time
+
+    value = f"{day}T{hh}:{mm}:{ss}.{us}Z"
+    try:
+        expected: Any = _parse_time_unmemoised(value)
+    except ValueError:
+        expected = None  # the fast path gives way to the general parser
+    for _ in range(2):  # the second call reads the memo
+        try:
+            got: Any = parse_time(value)
+        except ValueError:
+            got = "error"
+        if expected is not None:
+            assert got == expected
+
+
+@pytest.mark.parametrize("order", [(True, 1, 1.0, "1"), ("1", 1.0, 1, True), (1, True, "1", 1.0)])
+def test_event_data_memo_keeps_types_apart(order: tuple[Any, ...]) -> None:
+    """``1 == True == 1.0`` in a dict key: the memo must not hand one's event_data to another."""
+    from parsers.eventmap import SECURITY, Event, to_record
+
+    def want(value: Any) -> str:  # (not a dict: True, 1 and 1.0 are one key there too)
+        if type(value) is bool:
+            return '{"Flag":"true"}'
+        return '{"Flag":"1.0"}' if type(value) is float else '{"Flag":"1"}'
+
+    for value in order:
+        ev = Event(1, 4768, SECURITY, "2026-01-15T09:00:00.000300Z", "dc", {"TargetUserName": "a", "Flag": value})
+        row = to_record(ev, "src", "evtx")
+        assert row is not None
+        assert row.event_data == want(value)
