@@ -9,9 +9,9 @@ Two backends read the records, both through the shared mapping of :mod:`parsers.
 * ``"evtx"`` (default): the Rust ``evtx`` package, ``records_json()``; a cheap text pre-filter
   (:mod:`parsers.evtxfilter`) skips non-Kerberos events before ``orjson`` decodes anything; ``jobs`` > 1 spreads
   the chunks over worker processes (:mod:`parsers.evtxpool`);
-* ``"python-evtx"``: the pure-Python ``Evtx`` module, every chunk slot in the file (its default iterator trusts a
-  dirty file header and silently reads only part of the file, python-evtx issue #85), ``Record.xml()`` parsed
-  with ElementTree.
+* ``"python-evtx"`` (:mod:`parsers.evtxpy`): the pure-Python ``Evtx`` module, every chunk slot in the file (its
+  default iterator trusts a dirty file header and silently reads only part of the file, python-evtx issue #85),
+  ``Record.xml()`` parsed with ElementTree.
 
 Known differences between the backends, and how they are made equal: hex values (``0x17`` vs ``0x00000017``),
 GUIDs (``ED64...`` vs ``{ed64...}``), empty values and multi-string ``Data`` are normalised by the shared mapping;
@@ -31,7 +31,6 @@ import io
 import logging
 import os
 import struct
-import xml.etree.ElementTree as ET
 import zlib
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -41,8 +40,8 @@ from typing import Any, Final
 import orjson
 
 from .errors import MalformedFile, UnsupportedFormat
-from .eventmap import _CONTROL_RE, to_record
-from .eventparse import event_from_json, event_from_xml
+from .eventmap import to_record
+from .eventparse import event_from_json
 from .evtxfilter import (
     KEEP,
     LOGON,
@@ -324,7 +323,12 @@ def read_evtx(path: str, report: ParseReport, backend: str = "evtx", jobs: int =
     layout = scan(path, report)
     check_chunks(layout, report)
     tally = Tally(layout)
-    rows = _read_rust(path, report, layout, tally) if backend == "evtx" else _read_python(path, report, layout, tally)
+    if backend == "evtx":
+        rows = _read_rust(path, report, layout, tally)
+    else:
+        from .evtxpy import read_python
+
+        rows = read_python(path, report, layout, tally)
     for row in rows:
         report.messages += 1
         yield row
@@ -426,44 +430,3 @@ def rust_rows(
     finally:
         if nxt > start:
             runs.append((start, nxt - start))
-
-
-def _read_python(path: str, report: ParseReport, layout: Layout, tally: Tally) -> Iterator[KrbRecord]:
-    from Evtx.Evtx import ChunkHeader
-
-    source = report.source or path
-    with open(path, "rb") as fh:
-        for ch in layout.chunks:
-            fh.seek(ch.offset)
-            buf = fh.read(CHUNK_SIZE).ljust(CHUNK_SIZE, b"\x00")
-            chunk = ChunkHeader(buf, 0)
-            try:
-                for record in chunk.records():
-                    size = record.size()
-                    if size < 28 or record.offset() + size > CHUNK_SIZE or record.size2() != size:
-                        # python-evtx walks on by the size field alone; a bad one means the chain is broken (the
-                        # evtx package stops the chunk there too)
-                        break
-                    try:
-                        text = record.xml()
-                        record_id = record.record_num()
-                    except Exception as exc:  # python-evtx raises many types on bad BinXML
-                        log.debug("%s: python-evtx record at %d: %r", source, record.offset(), exc)
-                        continue
-                    if record_id in layout.cut:
-                        continue
-                    report.units += 1
-                    tally.see(record_id)
-                    row = _python_row(text, record_id, source, report)
-                    if row is not None:
-                        yield row
-            except Exception as exc:  # a chunk whose record chain breaks
-                log.debug("%s: python-evtx chunk at %d: %r", source, ch.offset, exc)
-
-
-def _python_row(text: str, record_id: int, source: str, report: ParseReport) -> KrbRecord | None:
-    try:
-        return to_record(event_from_xml(ET.fromstring(_CONTROL_RE.sub("", text))), source, "evtx")
-    except (ET.ParseError, ValueError) as exc:  # EventShapeError, an unusable time
-        report.add("evtx_event_error", record_id, str(exc))
-        return None
