@@ -87,20 +87,70 @@ class _Issues:
             self.extra[kind] += n
 
 
+class _ChunkView(io.RawIOBase):
+    """The file header followed by chunks ``first .. first + count - 1``, read straight from the file (``os.pread``:
+    one copy of each block, where reading the batch into a ``BytesIO`` made three), zero-filled past the end of a
+    truncated file as :class:`parsers.evtx._PaddedFile` does."""
+
+    def __init__(self, path: str, first: int, count: int) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._base = first * CHUNK_SIZE  # where the view's first chunk sits, counted from the end of the header
+        self._size = HEADER_SIZE + count * CHUNK_SIZE
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = max(0, (0, self._pos, self._size)[whence] + offset)
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        pos = self._pos
+        n = self._size - pos if size is None or size < 0 else min(size, self._size - pos)
+        if n <= 0:
+            return b""
+        out = b""
+        if pos < HEADER_SIZE:  # the file header, then the batch's chunks
+            out = os.pread(self._fd, min(n, HEADER_SIZE - pos), pos)
+            if len(out) == n:
+                self._pos += n
+                return out
+            n -= len(out)
+            pos = HEADER_SIZE
+        data = os.pread(self._fd, n, HEADER_SIZE + self._base + pos - HEADER_SIZE)
+        if len(data) < n:
+            data += bytes(n - len(data))
+        self._pos = pos + n
+        return out + data if out else data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
 def parse_batch(path: str, source: str, first: int, count: int, cut: frozenset[int], worker: bool) -> BatchResult:
-    """Rows of chunks ``first .. first + count - 1`` (indexes after the file header), zero-filled past the end of a
-    truncated file as :class:`parsers.evtx._PaddedFile` does; ``worker`` is false when the parent runs it."""
+    """Rows of chunks ``first .. first + count - 1`` (indexes after the file header); ``worker`` is false when the
+    parent runs it."""
     if worker and first == _DIE_AT:
         os._exit(70)
-    with open(path, "rb") as fh:
-        header = fh.read(HEADER_SIZE)
-        fh.seek(HEADER_SIZE + first * CHUNK_SIZE)
-        body = fh.read(count * CHUNK_SIZE)
-    view = io.BytesIO(header + body.ljust(count * CHUNK_SIZE, b"\x00"))
     issues = _Issues()
     runs: list[tuple[int, int]] = []
-    parser = open_rust(view)
-    rows = [tuple(row) for row in rust_rows(parser.records_json(), source, cut, issues.add, runs)]
+    with _ChunkView(path, first, count) as view:
+        parser = open_rust(view)
+        rows = [tuple(row) for row in rust_rows(parser.records_json(), source, cut, issues.add, runs)]
     return marshal.dumps(rows), runs, issues.shown, dict(issues.extra)
 
 
@@ -123,9 +173,22 @@ def read_parallel(path: str, report: ParseReport, jobs: int) -> Iterator[KrbReco
         pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("fork"))
     pending: deque[tuple[int, int, Future[BatchResult] | None]] = deque()
 
+    def broken(exc: BrokenProcessPool) -> None:
+        """A worker died: every batch not done yet raises this, from ``result()`` or ``submit()``; say it once."""
+        nonlocal pool
+        if pool is not None:
+            log.warning("%s: an EVTX worker process died (%s); reading the rest here", source, exc)
+            pool.shutdown(wait=True, cancel_futures=True)
+            pool = None
+
     def submit() -> None:
         first, count = todo.popleft()
-        fut = pool.submit(parse_batch, path, source, first, count, cut, True) if pool is not None else None
+        fut = None
+        if pool is not None:
+            try:
+                fut = pool.submit(parse_batch, path, source, first, count, cut, True)
+            except BrokenProcessPool as exc:
+                broken(exc)
         pending.append((first, count, fut))
 
     tally: Tally | None = None
@@ -142,11 +205,8 @@ def read_parallel(path: str, report: ParseReport, jobs: int) -> Iterator[KrbReco
             if fut is not None:
                 try:
                     result = fut.result()
-                except BrokenProcessPool as exc:  # every pending batch raises it: say it once
-                    if pool is not None:
-                        log.warning("%s: an EVTX worker process died (%s); reading the rest here", source, exc)
-                        pool.shutdown(wait=True, cancel_futures=True)
-                        pool = None
+                except BrokenProcessPool as exc:
+                    broken(exc)
             if result is None:
                 result = parse_batch(path, source, first, count, cut, False)
             if todo:

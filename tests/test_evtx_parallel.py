@@ -191,13 +191,15 @@ def test_unusable_files_raise_the_same(tmp_path: Path, log: Log) -> None:
 
 
 @pytest.mark.usefixtures("small_batches")
+@pytest.mark.parametrize("die_at", [0, 2, 5])
 def test_a_dead_worker_does_not_hang_the_parent(
-    tmp_path: Path, log: Log, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, log: Log, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, die_at: int
 ) -> None:
+    """The pool breaks while batches are pending and while more are being submitted: both must fall back."""
     path = tmp_path / "base.evtx"
     path.write_bytes(log.data)
     expected = _read(path, 1)
-    monkeypatch.setattr(evtxpool, "_DIE_AT", 2)  # the worker given chunk 2 exits at once
+    monkeypatch.setattr(evtxpool, "_DIE_AT", die_at)  # the worker given that chunk exits at once
     with caplog.at_level(logging.WARNING, logger="parsers.evtxpool"):
         assert _read(path, 2) == expected
     assert "worker process died" in caplog.text
