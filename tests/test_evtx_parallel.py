@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parsers import MalformedFile, UnsupportedFormat, evtxpool
-from parsers.evtx import read_evtx
+from parsers.evtx import Chunk, Layout, Tally, read_evtx
 from parsers.record import ParseReport
 from tests.conftest import CORPUS, corpus_path
 from tests.test_evtx_helpers import EVTX_SAMPLES, evtxwriter, make_samples
@@ -247,3 +249,52 @@ def test_default_jobs_is_the_usable_cpus_capped() -> None:
     import os
 
     assert evtxpool.default_jobs() == max(1, min(len(os.sched_getaffinity(0)), evtxpool.MAX_JOBS))
+
+
+def _runs(ids: list[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for r in ids:
+        if runs and runs[-1][0] + runs[-1][1] == r:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((r, 1))
+    return runs
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 60), st.integers(0, 15)), min_size=0, max_size=6),
+    st.lists(st.integers(0, 80), max_size=120),
+    st.lists(st.integers(1, 10), max_size=12),
+)
+def test_runs_credit_chunks_as_single_records_do(
+    ranges: list[tuple[int, int]], ids: list[int], cuts: list[int]
+) -> None:
+    """Crediting runs of record numbers (split anywhere: batches, flushes) equals crediting one number at a time,
+    dirty overlapping chunk ranges included (the sequential reader's per-record rule is the reference)."""
+
+    def layout() -> Layout:
+        chunks = [Chunk(HEADER + i * CHUNK, first, first + span, True) for i, (first, span) in enumerate(ranges)]
+        return Layout(size=HEADER + len(chunks) * CHUNK, padded_size=HEADER + len(chunks) * CHUNK, chunks=chunks)
+
+    ref_layout = layout()
+    ref = Tally(ref_layout)
+    lo, hi, seen = 1, 0, 0
+    for r in ids:
+        if lo <= r <= hi:
+            seen += 1
+        else:
+            lo, hi = ref.switch(r, seen)
+            seen = 1
+    ref.switch(0, seen)
+
+    got_layout = layout()
+    got = Tally(got_layout)
+    runs = _runs(ids)
+    start = 0
+    for size in [*cuts, len(runs)]:  # feed the runs in pieces
+        got.add_runs(runs[start : start + size])
+        start += size
+    got.finish()
+    assert [c.seen for c in got_layout.chunks] == [c.seen for c in ref_layout.chunks]
+    assert got.total == ref.total == len(ids)
