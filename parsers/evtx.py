@@ -305,16 +305,16 @@ def read_evtx(path: str, report: ParseReport, backend: str = "evtx", jobs: int =
     ``report.messages`` the rows emitted. Raises :class:`UnsupportedFormat` / :class:`MalformedFile` for a file that
     is not usable at all (no magic, cut inside the file header, no readable chunk in a non-empty file).
 
-    ``jobs`` > 1 reads a file of at least :data:`parsers.evtxpool.PARALLEL_MIN_BYTES` with that many worker
-    processes (``"evtx"`` backend only); rows, their order and ``report`` are those of ``jobs=1``. The caller
-    chooses ``jobs`` (e.g. :func:`parsers.evtxpool.default_jobs`).
+    ``jobs`` > 1 reads a file of at least :data:`parsers.evtxpool.PARALLEL_MIN_BYTES` with that many forked worker
+    processes (``"evtx"`` backend, where ``fork`` exists, not inside a daemonic worker); rows, their order and
+    ``report`` are those of ``jobs=1``. The caller chooses ``jobs`` (e.g. :func:`parsers.evtxpool.default_jobs`).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown EVTX backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if jobs > 1 and backend == "evtx":
         from . import evtxpool
 
-        if os.path.getsize(path) >= evtxpool.PARALLEL_MIN_BYTES:
+        if os.path.getsize(path) >= evtxpool.PARALLEL_MIN_BYTES and evtxpool.usable():
             rows = evtxpool.read_parallel(path, report, jobs)
             for row in rows:
                 report.messages += 1

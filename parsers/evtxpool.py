@@ -62,6 +62,12 @@ _Issue = tuple[str, Any, str | None]
 BatchResult = tuple[bytes, list[tuple[int, int]], list[_Issue], dict[str, int]]
 
 
+def usable() -> bool:
+    """Whether this process can start workers: ``fork`` exists here (not on Windows) and this is not itself a
+    daemonic worker (those may not have children)."""
+    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+
+
 def default_jobs() -> int:
     """Workers for a caller that wants "all the CPUs this process may use", capped at :data:`MAX_JOBS`."""
     try:

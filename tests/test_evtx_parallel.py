@@ -232,6 +232,24 @@ def test_small_files_stay_sequential(log: Log, tmp_path: Path, monkeypatch: pyte
 
 
 @pytest.mark.usefixtures("small_batches")
+def test_no_workers_where_they_cannot_start(tmp_path: Path, log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "base.evtx"
+    path.write_bytes(log.data)
+
+    def refuse(*_: Any) -> Iterator[Any]:
+        raise AssertionError("no workers without fork or inside a daemonic process")
+
+    monkeypatch.setattr(evtxpool, "read_parallel", refuse)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    assert _read(path, 2)[0] == _read(path, 1)[0]
+    monkeypatch.undo()
+    monkeypatch.setattr(evtxpool, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(evtxpool, "read_parallel", refuse)
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True, raising=False)
+    assert not evtxpool.usable()
+
+
+@pytest.mark.usefixtures("small_batches")
 def test_python_evtx_ignores_jobs(tmp_path: Path, log: Log) -> None:
     path = tmp_path / "base.evtx"
     path.write_bytes(log.data[: HEADER + 2 * CHUNK])
