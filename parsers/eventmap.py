@@ -302,6 +302,8 @@ def _sid_of(value: Any) -> str | None:
 def _num(d: dict[str, Any], name: str, bad: list[str]) -> int | None:
     """Pop ``name`` from ``d`` as an int; unreadable text goes back into ``d`` (kept in event_data) and ``bad``."""
     raw = d.pop(name, None)
+    if raw is None:  # absent (4770 has no Status, 4768 no FailureCode): what parse_int(None) gives
+        return None
     if type(raw) is str:
         # a log repeats a few spellings ("0x40810010", "0x12", "-") over and over: one look-up for those
         value = _NUMS.get(raw, _MISSING)
