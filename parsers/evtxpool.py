@@ -10,11 +10,11 @@ saw. The parent replays issues and runs batch by batch in file order, so the row
 :class:`ParseReport` are exactly those of ``jobs=1``.
 
 The parent scans chunk headers and CRC32s (:func:`parsers.evtx.scan`) while the workers parse the first batches.
-Memory is bounded whatever the file size: at most ``2 * jobs`` batches are in flight, and a worker reads its
-view block by block from the file (:data:`BATCH_CHUNKS` chunks at most, 4 MiB). ``concurrent.futures`` rather than ``multiprocessing.Pool``: a
-worker that dies (killed, out of memory) makes the first raise ``BrokenProcessPool`` where the second waits for
-ever; the parent then logs it and parses the remaining batches itself with the same function, so the output is
-still the same.
+Memory is bounded whatever the file size: at most ``2 * jobs`` batches are in flight, and a worker reads its view
+block by block from the file (:data:`BATCH_CHUNKS` chunks at most, 4 MiB). ``concurrent.futures`` rather than
+``multiprocessing.Pool``: a worker that dies (killed, out of memory) makes the first raise ``BrokenProcessPool``
+where the second waits for ever; the parent then logs it and parses the remaining batches itself with the same
+function, so the output is still the same.
 """
 
 from __future__ import annotations
