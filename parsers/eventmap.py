@@ -85,6 +85,18 @@ _KERBEROS_TIME_RE: Final = re.compile(r"(\d{1,2}):(\d\d):(\d\d)(?:\.(\d+))? (\d{
 _DAYS: dict[str, int] = {}
 _SPECIAL_FIRST: Final = frozenset("0{tTfF ")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: Memos of pure functions of one value (numbers as text, provider names, event_data objects): a log repeats the
+#: same few spellings, and a look-up costs a fraction of the work. Each stops growing at _MAX_MEMO entries.
+_MAX_MEMO: Final = 8192
+_MISSING: Final = object()
+_NUMS: dict[str, int | None] = {}
+_PROVIDERS: dict[str, str | None] = {}
+_IPS: dict[str, str | None] = {}
+_SIDS: dict[str, str | None] = {}
+_MINUTES: dict[str, int] = {}
+_EVENT_DATA_MEMO: dict[tuple[tuple[str, Any], ...], str] = {}
+_MEMO_TYPES: Final = frozenset({str, int, type(None)})
+_MEMO_TEXT: Final = 512
 
 
 class Event(NamedTuple):
@@ -101,13 +113,20 @@ class Event(NamedTuple):
 
 def canonical_provider(name: str | None) -> str | None:
     """The manifest provider name of ``name`` (classic source names such as ``KDC`` mapped), else ``name``."""
-    if not name:
-        return None
-    return _PROVIDER_ALIASES.get(name.lower(), name)
+    canonical = _PROVIDERS.get(name)  # type: ignore[arg-type]
+    if canonical is None:
+        if not name:
+            return None
+        canonical = _PROVIDER_ALIASES.get(name.lower(), name)
+        if len(_PROVIDERS) < _MAX_MEMO:
+            _PROVIDERS[name] = canonical
+    return canonical
 
 
 def is_kerberos(event_id: int | None, provider: str | None, data: dict[str, Any]) -> bool:
     """Whether an event belongs in the Kerberos timeline (the corpus manifest's selection rule)."""
+    if event_id in TICKET_EVENTS and provider == SECURITY:  # the bulk of the kept events first
+        return True
     if provider in SYSTEM_PROVIDERS:
         return True
     if provider != SECURITY or event_id not in SECURITY_EVENTS:
@@ -176,15 +195,25 @@ def parse_time(value: Any) -> int | None:
     Raises ``ValueError`` on text that is not a time.
     """
     if type(value) is str and len(value) == 27 and value[26] == "Z" and value[19] == ".":
-        # the evtx package's form, 2015-08-08T09:34:46.843750Z: skip the general parser
-        day = _DAYS.get(value[:10])
-        if day is None:
-            day = _DAYS[value[:10]] = from_datetime(datetime.fromisoformat(value[:10] + "T00:00:00+00:00"))
-        try:
-            hms = int(value[11:13]) * 3600 + int(value[14:16]) * 60 + int(value[17:19])
-            return day + hms * 1_000_000 + int(value[20:26])
-        except ValueError:
-            pass
+        # the evtx package's form, 2015-08-08T09:34:46.843750Z: skip the general parser; the start of each minute
+        # is memoised (a log has many events a minute)
+        minute = _MINUTES.get(value[:16])
+        if minute is None:
+            day = _DAYS.get(value[:10])
+            if day is None:
+                day = _DAYS[value[:10]] = from_datetime(datetime.fromisoformat(value[:10] + "T00:00:00+00:00"))
+            try:
+                minute = day + (int(value[11:13]) * 3600 + int(value[14:16]) * 60) * 1_000_000
+            except ValueError:
+                pass
+            else:
+                if len(_MINUTES) < _MAX_MEMO:
+                    _MINUTES[value[:16]] = minute
+        if minute is not None:
+            try:
+                return minute + int(value[17:19]) * 1_000_000 + int(value[20:26])
+            except ValueError:
+                pass
     s = text(value)
     if s is None:
         return None
@@ -235,6 +264,17 @@ def normal_value(name: str, value: Any) -> Any:
 
 
 def _ip(value: Any) -> str | None:
+    if type(value) is str:
+        out = _IPS.get(value, _MISSING)
+        if out is _MISSING:
+            out = _ip_of(value)
+            if len(_IPS) < _MAX_MEMO:
+                _IPS[value] = out
+        return out  # type: ignore[return-value]
+    return _ip_of(value)
+
+
+def _ip_of(value: Any) -> str | None:
     s = text(value)
     if s is None:
         return None
@@ -244,6 +284,17 @@ def _ip(value: Any) -> str | None:
 
 
 def _sid(value: Any) -> str | None:
+    if type(value) is str:
+        out = _SIDS.get(value, _MISSING)
+        if out is _MISSING:
+            out = _sid_of(value)
+            if len(_SIDS) < _MAX_MEMO:
+                _SIDS[value] = out
+        return out  # type: ignore[return-value]
+    return _sid_of(value)
+
+
+def _sid_of(value: Any) -> str | None:
     s = text(value)
     return None if s is None or s == NULL_SID else s.upper()
 
@@ -251,18 +302,28 @@ def _sid(value: Any) -> str | None:
 def _num(d: dict[str, Any], name: str, bad: list[str]) -> int | None:
     """Pop ``name`` from ``d`` as an int; unreadable text goes back into ``d`` (kept in event_data) and ``bad``."""
     raw = d.pop(name, None)
+    if raw is None:  # absent (4770 has no Status, 4768 no FailureCode): what parse_int(None) gives
+        return None
     if type(raw) is str:
-        # the usual spellings ("0x17", "50020", "-") without parse_int's general path; int() strips white space as
-        # text() would, so every value returned here is the one parse_int gives
+        # a log repeats a few spellings ("0x40810010", "0x12", "-") over and over: one look-up for those
+        value = _NUMS.get(raw, _MISSING)
+        if value is not _MISSING:
+            return value  # type: ignore[return-value]
+        # the usual spellings without parse_int's general path; int() strips white space as text() would, so every
+        # value returned here is the one parse_int gives
         if raw[:2] == "0x":
             try:
-                return int(raw, 16)
+                value = int(raw, 16)
             except ValueError:
-                pass
+                value = _MISSING
         elif raw == "-":
-            return None
+            value = None
         elif raw.isdigit() and raw.isascii():
-            return int(raw)
+            value = int(raw)
+        if value is not _MISSING:
+            if len(_NUMS) < _MAX_MEMO:
+                _NUMS[raw] = value
+            return value  # type: ignore[return-value]
     try:
         return parse_int(raw)
     except ValueError:
@@ -352,6 +413,22 @@ def _kerberos_client(d: dict[str, Any], bad: list[str], row: list[Any]) -> None:
     row[_NT_STATUS] = _num(d, "ExtendedError", bad) or None
 
 
+def _event_data(d: dict[str, Any]) -> str:
+    """The ``event_data`` JSON of the fields no column took, memoised: events of one kind often leave the same
+    ones (empty certificate fields, constant flags). Only text, int and null values make a key: ``1 == True ==
+    1.0`` would mix values that normalise differently, and lists are not hashable."""
+    for v in d.values():
+        if type(v) not in _MEMO_TYPES:
+            return orjson.dumps({k: normal_value(k, v) for k, v in d.items()}, option=orjson.OPT_SORT_KEYS).decode()
+    key = tuple(d.items())
+    out = _EVENT_DATA_MEMO.get(key)
+    if out is None:
+        out = orjson.dumps({k: normal_value(k, v) for k, v in d.items()}, option=orjson.OPT_SORT_KEYS).decode()
+        if len(out) <= _MEMO_TEXT and len(_EVENT_DATA_MEMO) < _MAX_MEMO:  # small entries only: bounded memory
+            _EVENT_DATA_MEMO[key] = out
+    return out
+
+
 def to_record(ev: Event, source: str, source_kind: str) -> KrbRecord | None:
     """The timeline row of one event, or ``None`` when the event is not Kerberos-related.
 
@@ -390,6 +467,5 @@ def to_record(ev: Event, source: str, source_kind: str) -> KrbRecord | None:
     if bad:
         row[_PARTIAL] = True
     if d:
-        rest = {k: normal_value(k, v) for k, v in d.items()}
-        row[_EVENT_DATA] = orjson.dumps(rest, option=orjson.OPT_SORT_KEYS).decode()
+        row[_EVENT_DATA] = _event_data(d)
     return _new_record(KrbRecord, row)

@@ -6,11 +6,12 @@ CRC32 of its first 120 bytes at offset 124) followed by 64 KiB chunks (``ElfChnk
 
 Two backends read the records, both through the shared mapping of :mod:`parsers.eventmap`:
 
-* ``"evtx"`` (default): the Rust ``evtx`` package, ``records_json()``; a cheap text pre-filter on the head of
-  each record's JSON skips non-Kerberos events before ``orjson`` decodes anything;
-* ``"python-evtx"``: the pure-Python ``Evtx`` module, every chunk slot in the file (its default iterator trusts a
-  dirty file header and silently reads only part of the file, python-evtx issue #85), ``Record.xml()`` parsed
-  with ElementTree.
+* ``"evtx"`` (default): the Rust ``evtx`` package, ``records_json()``; a cheap text pre-filter
+  (:mod:`parsers.evtxfilter`) skips non-Kerberos events before ``orjson`` decodes anything; ``jobs`` > 1 spreads
+  the chunks over worker processes (:mod:`parsers.evtxpool`);
+* ``"python-evtx"`` (:mod:`parsers.evtxpy`): the pure-Python ``Evtx`` module, every chunk slot in the file (its
+  default iterator trusts a dirty file header and silently reads only part of the file, python-evtx issue #85),
+  ``Record.xml()`` parsed with ElementTree.
 
 Known differences between the backends, and how they are made equal: hex values (``0x17`` vs ``0x00000017``),
 GUIDs (``ED64...`` vs ``{ed64...}``), empty values and multi-string ``Data`` are normalised by the shared mapping;
@@ -30,26 +31,28 @@ import io
 import logging
 import os
 import struct
-import xml.etree.ElementTree as ET
 import zlib
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
 
 from .errors import MalformedFile, UnsupportedFormat
-from .eventmap import (
-    _CONTROL_RE,
-    LOGON_EVENTS,
-    SECURITY,
-    SECURITY_EVENTS,
-    SYSTEM_PROVIDERS,
-    canonical_provider,
-    to_record,
+from .eventmap import to_record
+from .eventparse import event_from_json
+from .evtxfilter import (
+    KEEP,
+    LOGON,
+    MAX_VERDICTS,
+    REJECT,
+    SECURITY_HEAD_AT,
+    VERDICT_END,
+    logon_kerberos,
+    security_verdict,
+    wanted,
 )
-from .eventparse import event_from_json, event_from_xml
 from .record import KrbRecord, ParseReport
 
 log = logging.getLogger(__name__)
@@ -69,98 +72,8 @@ _U32: Final = struct.Struct("<I")
 #: processes on a loaded host, and the Python side, which holds the GIL, is the larger part of the work anyway.
 EVTX_THREADS: Final = 1
 
-#: How much of a record's JSON the pre-filter looks at: System (provider, EventID) comes first.
-_PREFILTER_HEAD: Final = 640
-_SECURITY_IDS: Final = frozenset(str(i) for i in SECURITY_EVENTS)
-_LOGON_IDS: Final = frozenset(str(i) for i in LOGON_EVENTS)
-_JSON_PREFIX: Final = (
-    '{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},'
-    '"System":{"Provider":{"#attributes":{"Name":"'
-)
-_JSON_PREFIX_LEN: Final = len(_JSON_PREFIX)
-_JSON_PREFIX_TAIL: Final = _JSON_PREFIX[-40:]
-_SECURITY_QUOTED: Final = SECURITY + '"'
-_SECURITY_END: Final = _JSON_PREFIX_LEN + len(_SECURITY_QUOTED)
-#: The Security-Auditing provider GUID is fixed, so in the usual layout EventID's value sits at a fixed offset.
-_SECURITY_HEAD: Final = _JSON_PREFIX_TAIL + SECURITY + '","Guid":"54849625-5478-4994-A5BA-3E3B0328C30D"}},"EventID":'
-_SECURITY_HEAD_AT: Final = _JSON_PREFIX_LEN - 40
-_SECURITY_EID_AT: Final = _SECURITY_HEAD_AT + len(_SECURITY_HEAD)
-_SECURITY_EID_KEYS: Final = frozenset(f"{i}," for i in SECURITY_EVENTS)
-#: How an EventID value that is not a plain number starts: text, or an object with Qualifiers and #text.
-_ID_OPENERS: Final = ('"', "{")
-_VERDICT_END: Final = _SECURITY_EID_AT + 5
-_MAX_VERDICTS: Final = 4096
-
-
-def _wanted(data: str) -> bool:
-    """Whether a record's JSON may hold an event :func:`parsers.eventmap.is_kerberos` keeps (a superset).
-
-    This runs on every record of the log and has to cost less than the Rust parser's own work per record, so it
-    reads the provider name where the ``evtx`` package always writes it (right after a fixed prefix) instead of
-    searching for it; logons (4624/4625) pass only when "Kerberos" appears anywhere in them.
-    """
-    if data.startswith(_SECURITY_HEAD, _SECURITY_HEAD_AT):
-        # the bulk of a Security log: one comparison in C, one 5-character slice
-        eid = data[_SECURITY_EID_AT : _SECURITY_EID_AT + 5]
-        if eid in _SECURITY_EID_KEYS:
-            return eid[:4] not in _LOGON_IDS or "erberos" in data
-        if not eid.startswith(_ID_OPENERS):
-            return False
-    # comparing the prefix's last characters is enough to know the layout; startswith at an offset copies nothing
-    if not data.startswith(_JSON_PREFIX_TAIL, _JSON_PREFIX_LEN - 40):
-        return _wanted_anywhere(data)
-    if data.startswith(_SECURITY_QUOTED, _JSON_PREFIX_LEN):
-        # ","Guid":"<36 or 38 characters>"}},"EventID": follows; str.find costs more than these direct checks
-        k = _SECURITY_END + 9 + (38 if data.startswith("{", _SECURITY_END + 9) else 36)
-        if data.startswith('"}},"EventID":', k):
-            return _security_id_wanted(data, k + 4)
-        i = data.find('"EventID":', _SECURITY_END, _PREFILTER_HEAD)
-        return i != -1 and _security_id_wanted(data, i)
-    end = data.find('"', _JSON_PREFIX_LEN)
-    return canonical_provider(data[_JSON_PREFIX_LEN:end]) in SYSTEM_PROVIDERS
-
-
-def _security_verdict(head: str) -> bool | None:
-    """What the head of a record's JSON (``data[_SECURITY_HEAD_AT:_VERDICT_END]``) says about the record.
-
-    ``False``: a Security-Auditing event in the evtx package's layout (the provider's fixed prefix, then EventID)
-    whose number the mapping never keeps; ``True``: one whose number it may keep (4624/4625 still need their
-    content checked by :func:`_wanted`); ``None``: any other head, :func:`_wanted` decides. The head holds the whole
-    provider object and the EventID's first five characters, so the answer depends on nothing else and the reader
-    keeps it per distinct head (a log has a few hundred distinct event numbers at most).
-    """
-    if not head.startswith(_SECURITY_HEAD):
-        return None
-    eid = head[len(_SECURITY_HEAD) :]
-    if eid in _SECURITY_EID_KEYS:
-        return True
-    if len(eid) < 5 or eid.startswith(_ID_OPENERS):
-        return None
-    return False
-
-
-def _security_id_wanted(data: str, i: int) -> bool:
-    j = i + 10
-    if data.startswith("{", j):  # {"#attributes":{"Qualifiers":...},"#text":4769}
-        t = data.find('"#text":', j, j + 160)
-        if t == -1:
-            return False
-        j = t + 8
-    if data.startswith('"', j):  # some logs give the number as text
-        j += 1
-    eid = data[j : j + 4]
-    if eid in _SECURITY_IDS and not data[j + 4 : j + 5].isdigit():
-        return eid not in _LOGON_IDS or "erberos" in data
-    return False
-
-
-def _wanted_anywhere(data: str) -> bool:
-    """The pre-filter for JSON of another shape: search the head for the EventID and the provider spellings."""
-    i = data.find('"EventID":', 0, _PREFILTER_HEAD)
-    if i != -1 and _security_id_wanted(data, i):
-        return True
-    head = data[:_PREFILTER_HEAD]
-    return "Kerberos" in head or "Time-Service" in head or "W32Time" in head or '"KDC' in head
+#: Runs of record numbers the Rust reader collects before crediting them (bounded memory on a scrambled log).
+_MAX_RUNS: Final = 4096
 
 
 def sniff(head: bytes) -> str | None:
@@ -204,10 +117,7 @@ def scan(path: str, report: ParseReport) -> Layout:
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         header = fh.read(HEADER_SIZE)
-        if header[:8] != FILE_MAGIC:
-            raise UnsupportedFormat("not an EVTX file (no ElfFile magic)")
-        if len(header) < HEADER_SIZE:
-            raise MalformedFile(f"EVTX file cut inside its {HEADER_SIZE}-byte header ({len(header)} bytes)")
+        check_header(header)
         if struct.unpack_from("<I", header, 124)[0] != zlib.crc32(header[:120]):
             report.add("evtx_checksum_error", "file header", "file header CRC32 mismatch")
         layout = Layout(size=size, padded_size=size)
@@ -219,6 +129,25 @@ def scan(path: str, report: ParseReport) -> Layout:
             )
         _scan_chunks(fh, size, layout, report)
     return layout
+
+
+def check_header(header: bytes) -> None:
+    """Raise :class:`UnsupportedFormat` / :class:`MalformedFile` unless ``header`` is a whole EVTX file header."""
+    if header[:8] != FILE_MAGIC:
+        raise UnsupportedFormat("not an EVTX file (no ElfFile magic)")
+    if len(header) < HEADER_SIZE:
+        raise MalformedFile(f"EVTX file cut inside its {HEADER_SIZE}-byte header ({len(header)} bytes)")
+
+
+def tail_cut(path: str, size: int) -> frozenset[int]:
+    """:attr:`Layout.cut` without the whole scan: the records the end of a truncated file cuts through."""
+    tail = (size - HEADER_SIZE) % CHUNK_SIZE
+    if size <= HEADER_SIZE or not tail:
+        return frozenset()
+    with open(path, "rb") as fh:
+        fh.seek(size - tail)
+        chunk = fh.read(tail)
+    return _cut_records(chunk) if chunk[:8] == CHUNK_MAGIC and len(chunk) >= 512 else frozenset()
 
 
 def _scan_chunks(fh: io.BufferedReader, size: int, layout: Layout, report: ParseReport) -> None:
@@ -261,7 +190,7 @@ def _cut_records(chunk: bytes) -> frozenset[int]:
     return frozenset()
 
 
-def _count_missing(layout: Layout, report: ParseReport) -> None:
+def count_missing(layout: Layout, report: ParseReport) -> None:
     for index, ch in enumerate(layout.chunks):
         if ch.declared:
             missing = ch.last - ch.first + 1 - ch.seen
@@ -270,18 +199,21 @@ def _count_missing(layout: Layout, report: ParseReport) -> None:
         log.debug("chunk %d: %d records seen", index, ch.seen)
 
 
-class _Tally:
+class Tally:
     """Attributes delivered record numbers to the chunk that declares them (for ``evtx_records_missing``).
 
-    Records arrive chunk by chunk, so the reader keeps the current chunk's range and count in local variables and
-    calls :meth:`switch` only when a record falls outside it.
+    The Rust reader hands over *runs* of consecutive record numbers (``(first, count)``, usually one run per file)
+    instead of single numbers; :meth:`add_runs` credits them exactly as crediting one record at a time would, so
+    the sequential reader and the parallel one (:mod:`parsers.evtxpool`, whose workers send their runs back in file
+    order) count the same.
     """
 
     def __init__(self, layout: Layout) -> None:
         self.chunks = sorted((c for c in layout.chunks if c.declared), key=lambda c: c.first)
         self.firsts = [c.first for c in self.chunks]
         self.current: Chunk | None = None
-        self.total = 0  # records credited through switch(), in a chunk or not (the fast reader's units)
+        self.total = 0  # records credited through switch(), in a chunk or not (the Rust reader's units)
+        self.lo, self.hi, self.seen = 1, 0, 0  # the current chunk's record range, and its records not yet credited
 
     def switch(self, record_no: int, seen: int) -> tuple[int, int]:
         """Credit ``seen`` records to the current chunk; make the chunk of ``record_no`` current (its range)."""
@@ -294,6 +226,27 @@ class _Tally:
             return self.current.first, self.current.last
         self.current = None
         return 1, 0
+
+    def add_runs(self, runs: list[tuple[int, int]]) -> None:
+        """Count the records ``first .. first + count - 1`` of each run, in order."""
+        lo, hi, seen = self.lo, self.hi, self.seen
+        for first, count in runs:
+            r, end = first, first + count - 1
+            while r <= end:
+                if lo <= r <= hi:  # the rest of the run inside the current chunk's range, in one step
+                    take = min(hi, end) - r + 1
+                    seen += take
+                    r += take
+                else:
+                    lo, hi = self.switch(r, seen)
+                    seen = 1
+                    r += 1
+        self.lo, self.hi, self.seen = lo, hi, seen
+
+    def finish(self) -> None:
+        """Credit what is pending (after the last run)."""
+        self.switch(0, self.seen)
+        self.lo, self.hi, self.seen = 1, 0, 0
 
     def see(self, record_no: int) -> None:
         """Count one record (the slow path, for readers that do not keep the range themselves)."""
@@ -345,40 +298,96 @@ class _PaddedFile(io.RawIOBase):
         super().close()
 
 
-def read_evtx(path: str, report: ParseReport, backend: str = "evtx") -> Iterator[KrbRecord]:
+def read_evtx(path: str, report: ParseReport, backend: str = "evtx", jobs: int = 1) -> Iterator[KrbRecord]:
     """Kerberos rows of one ``.evtx`` file, in file order (see :mod:`parsers.eventmap` for the columns).
 
     ``backend`` is ``"evtx"`` (Rust, default) or ``"python-evtx"``. ``report.units`` counts the records read,
     ``report.messages`` the rows emitted. Raises :class:`UnsupportedFormat` / :class:`MalformedFile` for a file that
     is not usable at all (no magic, cut inside the file header, no readable chunk in a non-empty file).
+
+    ``jobs`` > 1 reads a file of at least :data:`parsers.evtxpool.PARALLEL_MIN_BYTES` with that many forked worker
+    processes (``"evtx"`` backend, where ``fork`` exists, not inside a daemonic worker); rows, their order and
+    ``report`` are those of ``jobs=1``. The caller chooses ``jobs`` (e.g. :func:`parsers.evtxpool.default_jobs`).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown EVTX backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if jobs > 1 and backend == "evtx":
+        from . import evtxpool
+
+        if os.path.getsize(path) >= evtxpool.PARALLEL_MIN_BYTES and evtxpool.usable():
+            rows = evtxpool.read_parallel(path, report, jobs)
+            for row in rows:
+                report.messages += 1
+                yield row
+            return
     layout = scan(path, report)
-    if not layout.chunks and layout.size > HEADER_SIZE and report.issues:
-        raise MalformedFile("no readable chunk in the EVTX file")
-    tally = _Tally(layout)
-    rows = _read_rust(path, report, layout, tally) if backend == "evtx" else _read_python(path, report, layout, tally)
+    check_chunks(layout, report)
+    tally = Tally(layout)
+    if backend == "evtx":
+        rows = _read_rust(path, report, layout, tally)
+    else:
+        from .evtxpy import read_python
+
+        rows = read_python(path, report, layout, tally)
     for row in rows:
         report.messages += 1
         yield row
-    _count_missing(layout, report)
+    count_missing(layout, report)
 
 
-def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) -> Iterator[KrbRecord]:
+def check_chunks(layout: Layout, report: ParseReport) -> None:
+    """Raise :class:`MalformedFile` when a non-empty file has no readable chunk at all."""
+    if not layout.chunks and layout.size > HEADER_SIZE and report.issues:
+        raise MalformedFile("no readable chunk in the EVTX file")
+
+
+def open_rust(source: Any) -> Any:
+    """A ``PyEvtxParser`` over a path or a binary file object (one thread, :data:`EVTX_THREADS`)."""
     from evtx import PyEvtxParser
 
-    source = report.source or path
-    padded = _PaddedFile(path, layout.padded_size) if layout.truncated else None
     try:
-        parser = PyEvtxParser(padded if padded is not None else path, number_of_threads=EVTX_THREADS)
+        return PyEvtxParser(source, number_of_threads=EVTX_THREADS)
     except (OSError, RuntimeError) as exc:
         raise MalformedFile(f"EVTX file unreadable: {exc}") from exc
-    records = parser.records_json()
-    seen = 0
-    lo, hi = 1, 0  # record range of the current chunk (see _Tally)
-    verdicts: dict[str, bool] = {}  # see _security_verdict
-    cut = layout.cut
+
+
+def _read_rust(path: str, report: ParseReport, layout: Layout, tally: Tally) -> Iterator[KrbRecord]:
+    padded = _PaddedFile(path, layout.padded_size) if layout.truncated else None
+    runs: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        tally.add_runs(runs)
+        runs.clear()
+
+    try:
+        parser = open_rust(padded if padded is not None else path)
+        yield from rust_rows(parser.records_json(), report.source or path, layout.cut, report.add, runs, flush)
+    finally:
+        flush()
+        tally.finish()
+        report.units += tally.total
+        if padded is not None:
+            padded.close()
+
+
+def rust_rows(
+    records: Iterator[dict[str, Any]],
+    source: str,
+    cut: frozenset[int],
+    add: Callable[..., None],
+    runs: list[tuple[int, int]],
+    flush: Callable[[], None] | None = None,
+) -> Iterator[KrbRecord]:
+    """The rows of the ``evtx`` package's ``records_json()`` iterator (the reader's loop, shared by the workers of
+    :mod:`parsers.evtxpool`).
+
+    The numbers of the records delivered (those in ``cut`` aside) go to ``runs`` as ``(first, count)`` runs of
+    consecutive numbers, for :class:`Tally`; ``flush`` (when given) is called to empty ``runs`` once it holds
+    :data:`_MAX_RUNS` of them (a log whose numbers jump about); the last run is appended when the iterator ends.
+    Records that are no event go to ``add("evtx_event_error", record_id, why)``.
+    """
+    start = nxt = -1  # the current run of record numbers: start .. nxt - 1
+    verdicts: dict[str, int] = {}  # see security_verdict
     try:
         while True:
             try:
@@ -386,25 +395,30 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
                     record_id = rec["event_record_id"]
                     if cut and record_id in cut:
                         continue
-                    if lo <= record_id <= hi:
-                        seen += 1
+                    if record_id == nxt:
+                        nxt += 1
                     else:
-                        lo, hi = tally.switch(record_id, seen)
-                        seen = 1
+                        if nxt > start:
+                            runs.append((start, nxt - start))
+                            if flush is not None and len(runs) >= _MAX_RUNS:
+                                flush()
+                        start, nxt = record_id, record_id + 1
                     data = rec["data"]
                     # the bulk of a Security log, rejected without a call: one slice and one dict look-up
-                    head = data[_SECURITY_HEAD_AT:_VERDICT_END]
+                    head = data[SECURITY_HEAD_AT:VERDICT_END]
                     verdict = verdicts.get(head)
                     if verdict is None:
-                        verdict = _security_verdict(head)
-                        if verdict is not None and len(verdicts) < _MAX_VERDICTS:
+                        verdict = security_verdict(head)
+                        if verdict is not None and len(verdicts) < MAX_VERDICTS:
                             verdicts[head] = verdict
-                    if verdict is False or not _wanted(data):
+                    if verdict != KEEP and (
+                        verdict == REJECT or (not logon_kerberos(data) if verdict == LOGON else not wanted(data))
+                    ):
                         continue
                     try:
                         row = to_record(event_from_json(orjson.loads(data)), source, "evtx")
                     except (orjson.JSONDecodeError, ValueError) as exc:  # EventShapeError, an unusable time
-                        report.add("evtx_event_error", record_id, str(exc))
+                        add("evtx_event_error", record_id, str(exc))
                         continue
                     if row is not None:
                         yield row
@@ -414,48 +428,5 @@ def _read_rust(path: str, report: ParseReport, layout: Layout, tally: _Tally) ->
                 # missing records; the iterator resumes after it
                 log.debug("%s: evtx: %s", source, exc)
     finally:
-        tally.switch(0, seen)
-        report.units += tally.total
-        if padded is not None:
-            padded.close()
-
-
-def _read_python(path: str, report: ParseReport, layout: Layout, tally: _Tally) -> Iterator[KrbRecord]:
-    from Evtx.Evtx import ChunkHeader
-
-    source = report.source or path
-    with open(path, "rb") as fh:
-        for ch in layout.chunks:
-            fh.seek(ch.offset)
-            buf = fh.read(CHUNK_SIZE).ljust(CHUNK_SIZE, b"\x00")
-            chunk = ChunkHeader(buf, 0)
-            try:
-                for record in chunk.records():
-                    size = record.size()
-                    if size < 28 or record.offset() + size > CHUNK_SIZE or record.size2() != size:
-                        # python-evtx walks on by the size field alone; a bad one means the chain is broken (the
-                        # evtx package stops the chunk there too)
-                        break
-                    try:
-                        text = record.xml()
-                        record_id = record.record_num()
-                    except Exception as exc:  # python-evtx raises many types on bad BinXML
-                        log.debug("%s: python-evtx record at %d: %r", source, record.offset(), exc)
-                        continue
-                    if record_id in layout.cut:
-                        continue
-                    report.units += 1
-                    tally.see(record_id)
-                    row = _python_row(text, record_id, source, report)
-                    if row is not None:
-                        yield row
-            except Exception as exc:  # a chunk whose record chain breaks
-                log.debug("%s: python-evtx chunk at %d: %r", source, ch.offset, exc)
-
-
-def _python_row(text: str, record_id: int, source: str, report: ParseReport) -> KrbRecord | None:
-    try:
-        return to_record(event_from_xml(ET.fromstring(_CONTROL_RE.sub("", text))), source, "evtx")
-    except (ET.ParseError, ValueError) as exc:  # EventShapeError, an unusable time
-        report.add("evtx_event_error", record_id, str(exc))
-        return None
+        if nxt > start:
+            runs.append((start, nxt - start))

@@ -9,7 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers.eventmap import _num, parse_int
-from parsers.evtx import _SECURITY_HEAD, _SECURITY_HEAD_AT, _VERDICT_END, _security_verdict, _wanted
+from parsers.evtxfilter import (
+    KEEP,
+    LOGON,
+    REJECT,
+    SECURITY_HEAD,
+    SECURITY_HEAD_AT,
+    VERDICT_END,
+    logon_kerberos,
+    security_verdict,
+    wanted,
+)
 
 #: Characters that make number spellings interesting: hex prefixes, signs, separators, white space (ASCII and
 #: Unicode), non-ASCII digits (str.isdigit() is true for "٣" and "²", int() accepts the first and not the second).
@@ -52,8 +62,13 @@ def _security_json(event_id: str, body: str = "") -> str:
 
 
 def _loop_rejects(data: str) -> bool:
-    """The reject ``_read_rust`` applies before calling ``_wanted``."""
-    return _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END]) is False
+    """What the record loop (``rust_rows``) decides from the cached verdict, as ``wanted`` would decide."""
+    verdict = security_verdict(data[SECURITY_HEAD_AT:VERDICT_END])
+    if verdict == LOGON:
+        return not logon_kerberos(data)
+    if verdict is None:
+        return not wanted(data)
+    return verdict == REJECT
 
 
 @pytest.mark.parametrize(
@@ -69,27 +84,82 @@ def _loop_rejects(data: str) -> bool:
 def test_inline_reject_only_drops_what_the_prefilter_drops(event_id: str) -> None:
     """The layout the evtx package writes puts EventID at a fixed offset; the cached verdict must agree with it."""
     data = _security_json(event_id, ',"AuthenticationPackageName":"Kerberos"')
-    assert data.startswith(_SECURITY_HEAD, _SECURITY_HEAD_AT)
-    if _loop_rejects(data):
-        assert not _wanted(data)
+    assert data.startswith(SECURITY_HEAD, SECURITY_HEAD_AT)
+    assert _loop_rejects(data) == (not wanted(data))
+    verdict = security_verdict(data[SECURITY_HEAD_AT:VERDICT_END])
+    if verdict == KEEP:
+        assert wanted(data)
     kept_ids = {str(i) for i in (4768, 4769, 4770, 4771, 4772, 4773, 4624, 4625, 4738, 4742, 5136)}
     if event_id.strip('"') in kept_ids or event_id.endswith(("4769}", '"4624"}')):
-        assert not _loop_rejects(data) and _wanted(data)
+        assert not _loop_rejects(data) and wanted(data)
     if event_id.endswith("4672}") or event_id.strip('"') in {"4672", "47680", "51360", "4"}:
-        assert not _wanted(data)
+        assert not wanted(data)
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        _security_json("4672")[:-40],  # short records and other layouts: the verdict defers to _wanted
+        _security_json("4672")[:-40],  # short records and other layouts: the verdict defers to wanted
         _security_json("46"),
         '{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing"}},"EventID":4672}}}',
         _security_json("4672").replace("Auditing", "Kerberos"),
     ],
 )
 def test_verdict_is_only_given_for_the_security_layout(data: str) -> None:
-    verdict = _security_verdict(data[_SECURITY_HEAD_AT:_VERDICT_END])
-    assert verdict is None or (verdict is False and not _wanted(data))
+    verdict = security_verdict(data[SECURITY_HEAD_AT:VERDICT_END])
+    assert verdict is None or (verdict == REJECT and not wanted(data))
     if "Kerberos" in data[:300]:
         assert verdict is None
+
+
+def _parse_time_unmemoised(value: str) -> int | None:
+    """The evtx-form fast path of ``parse_time`` as it was before the minute memo (the reference)."""
+    from datetime import datetime
+
+    from parsers.record import from_datetime
+
+    day = from_datetime(datetime.fromisoformat(value[:10] + "T00:00:00+00:00"))
+    hms = int(value[11:13]) * 3600 + int(value[14:16]) * 60 + int(value[17:19])
+    return day + hms * 1_000_000 + int(value[20:26])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["2026-01-15", "2019-07-30", "1999-12-31"]),
+    st.text(alphabet="0123459 +-٣", min_size=2, max_size=2),
+    st.text(alphabet="0123459 +-٣", min_size=2, max_size=2),
+    st.text(alphabet="0123459 +-٣", min_size=2, max_size=2),
+    st.text(alphabet="0123459 ", min_size=6, max_size=6),
+)
+def test_parse_time_minute_memo_equals_the_direct_computation(day: str, hh: str, mm: str, ss: str, us: str) -> None:
+    from parsers.eventmap import parse_time
+
+    value = f"{day}T{hh}:{mm}:{ss}.{us}Z"
+    try:
+        expected: Any = _parse_time_unmemoised(value)
+    except ValueError:
+        expected = None  # the fast path gives way to the general parser
+    for _ in range(2):  # the second call reads the memo
+        try:
+            got: Any = parse_time(value)
+        except ValueError:
+            got = "error"
+        if expected is not None:
+            assert got == expected
+
+
+@pytest.mark.parametrize("order", [(True, 1, 1.0, "1"), ("1", 1.0, 1, True), (1, True, "1", 1.0)])
+def test_event_data_memo_keeps_types_apart(order: tuple[Any, ...]) -> None:
+    """``1 == True == 1.0`` in a dict key: the memo must not hand one's event_data to another."""
+    from parsers.eventmap import SECURITY, Event, to_record
+
+    def want(value: Any) -> str:  # (not a dict: True, 1 and 1.0 are one key there too)
+        if type(value) is bool:
+            return '{"Flag":"true"}'
+        return '{"Flag":"1.0"}' if type(value) is float else '{"Flag":"1"}'
+
+    for value in order:
+        ev = Event(1, 4768, SECURITY, "2026-01-15T09:00:00.000300Z", "dc", {"TargetUserName": "a", "Flag": value})
+        row = to_record(ev, "src", "evtx")
+        assert row is not None
+        assert row.event_data == want(value)

@@ -152,9 +152,9 @@ def _json(provider: str, eid: str, guid: str = '"Guid":"54849625-5478-4994-A5BA-
 )
 def test_prefilter(data: str, kept: bool) -> None:
     """The pre-filter never drops an event the mapping keeps (whatever the JSON layout) and skips plain noise."""
-    from parsers.evtx import _wanted
+    from parsers.evtxfilter import wanted
 
-    assert _wanted(data) is kept
+    assert wanted(data) is kept
 
 
 def test_cli_mixed_inputs_with_an_unusable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
