@@ -39,6 +39,33 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="EVTX reader: the Rust-backed 'evtx' package (default, fast) or pure-Python 'python-evtx'",
     )
     p.add_argument("--strict", action="store_true", help="exit 2 when any parse issue was counted")
+    p.add_argument(
+        "--jobs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="processes that read one large plain (not gzip) capture together, each a range of it; the rows and "
+        "issues are the same as with one (default: the CPUs this process may use, at most 8; 1: one process)",
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return n
+
+
+def jobs_of(args: argparse.Namespace) -> int:
+    """The ``--jobs`` value, or the default (the CPUs this process may use, at most 8)."""
+    if args.jobs is not None:
+        return int(args.jobs)
+    from parsers.parallel import default_jobs
+
+    return default_jobs()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +109,7 @@ def _print_fatal(report: ParseReport) -> None:
 
 
 def _load(args: argparse.Namespace, reports: list[ParseReport]) -> pl.DataFrame:
-    return load(*args.files, evtx_backend=args.evtx_backend, reports=reports, on_error=_print_fatal)
+    return load(*args.files, evtx_backend=args.evtx_backend, jobs=jobs_of(args), reports=reports, on_error=_print_fatal)
 
 
 def _exit_code(args: argparse.Namespace, reports: Sequence[ParseReport]) -> int:
@@ -117,7 +144,9 @@ def cmd_timeline(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     reports: list[ParseReport] = []
     if args.output is not None:  # streamed: memory holds one batch of rows whatever the input size
-        records = iter_inputs(args.files, reports, evtx_backend=args.evtx_backend, on_error=_print_fatal)
+        records = iter_inputs(
+            args.files, reports, evtx_backend=args.evtx_backend, jobs=jobs_of(args), on_error=_print_fatal
+        )
         n = write_records(records, args.output)
         print(f"wrote {n} rows to {args.output}", file=sys.stderr)
         return _exit_code(args, reports)

@@ -31,7 +31,7 @@ from typing import BinaryIO, Final
 from .errors import KrbDecodeError
 from .ip import KRB_PORTS, TCP, UDP, Network, prefilter_for
 from .krb5 import decode_kpasswd, decode_message
-from .pcapfile import Prefilter, iter_frames, open_capture, read_head
+from .pcapfile import Prefilter, Span, iter_frames, open_capture, read_head
 from .pcapfile import sniff as _sniff
 from .record import FIELDS, KrbRecord, ParseReport
 from .recordmark import RecordMarkFlow
@@ -39,7 +39,7 @@ from .streams import Carrier, CarrierFlow, FlowTable, TcpFlow, server_side
 
 log = logging.getLogger(__name__)
 
-__all__ = ["read_capture", "sniff"]
+__all__ = ["Pipeline", "read_capture", "sniff"]
 
 _FIELD_SET = frozenset(FIELDS)
 _TEMPLATE: dict[str, object] = dict.fromkeys(FIELDS)
@@ -69,7 +69,9 @@ class _Addr(dict[bytes, str]):
         return text
 
 
-def read_capture(path: str, report: ParseReport, carriers: Sequence[Carrier] = ()) -> Iterator[KrbRecord]:
+def read_capture(
+    path: str, report: ParseReport, carriers: Sequence[Carrier] = (), *, jobs: int = 1
+) -> Iterator[KrbRecord]:
     """Every Kerberos message of a pcap/pcapng file (gzip-compressed or not), in the order they complete.
 
     Yields one :class:`KrbRecord` per message with ts, source (``path``), source_kind, record_no (frame number),
@@ -78,7 +80,16 @@ def read_capture(path: str, report: ParseReport, carriers: Sequence[Carrier] = (
     ``carriers`` are application carriers offered every TCP flow that is not on 88/464.
     Raises :class:`~parsers.errors.UnsupportedFormat` / :class:`~parsers.errors.MalformedFile` at once (before
     the first row is asked for) when the file is not a usable capture; ``OSError`` when it cannot be opened.
+    ``jobs`` > 1 lets a large plain file be read by that many processes (:mod:`parsers.parallel`): the same rows in
+    the same order, the same report.
     """
+    if jobs > 1:
+        from . import parallel
+
+        plan = parallel.plan(path, jobs, tuple(carriers))
+        if plan is not None:
+            report.source_kind = plan.kind
+            return parallel.read(plan, report)
     fh = open_capture(path)
     watch: dict[int, int] = {}  # port pairs of the TCP flows being followed (see FlowTable)
     try:
@@ -179,6 +190,24 @@ def _keep_for(carriers: Sequence[Carrier], watch: dict[int, int]) -> Callable[[i
     return keep_for
 
 
+class Pipeline:
+    """The whole pipeline over one plain capture file, walked range by range (:mod:`parsers.parallel`): the state
+    (fragments, flows, request phases) carries over from one range to the next one walked."""
+
+    def __init__(self, path: str, kind: str, head: bytes, report: ParseReport, carriers: tuple[Carrier, ...]) -> None:
+        self.path = path
+        self.head = head
+        self.report = report
+        watch: dict[int, int] = {}
+        self.keep_for = _keep_for(carriers, watch)
+        self.reader = _Reader(path, kind, report, carriers, watch)
+
+    def rows(self, span: Span, finish: bool) -> Iterator[KrbRecord]:
+        """The rows of the frames in ``span`` (``finish``: and of what is still open at its end)."""
+        with open(self.path, "rb") as fh:
+            yield from self.reader.run(iter_frames(fh, self.head, self.report, self.keep_for, span), finish)
+
+
 class _Reader:
     """The per-file state: fragments, TCP flows, UDP request phases."""
 
@@ -221,7 +250,9 @@ class _Reader:
                 self.report.add("carrier_error", None, f"{getattr(carrier, 'name', carrier)}: {exc!r}")
         return None
 
-    def run(self, frames: Iterator[tuple[int, int, int, bytes, int]]) -> Iterator[KrbRecord]:
+    def run(self, frames: Iterator[tuple[int, int, int, bytes, int]], finish: bool = True) -> Iterator[KrbRecord]:
+        """The rows of ``frames``; with ``finish`` (the end of the capture) then those of the flows and fragments
+        still open. Without it the state stays as it is, for the frames that follow (:mod:`parsers.parallel`)."""
         report = self.report
         net = self.net
         flows = self.flows
@@ -261,6 +292,8 @@ class _Reader:
                 )
                 for flow, from_client, fields, mts, mno in done:
                     yield tcp_row(flow, from_client, fields, mts, mno)
+        if not finish:
+            return
         net.finish()
         for flow, from_client, fields, mts, mno in flows.finish_all():
             yield self._tcp_row(flow, from_client, fields, mts, mno)

@@ -1,0 +1,420 @@
+"""One plain pcap / pcapng file read by several processes: the same rows, in the same order, as one process.
+
+The file is cut into ``jobs`` byte ranges at record (pcap) or block (pcapng) boundaries that the parent finds
+exactly (:func:`plan`): from a guessed offset, the first position where a chain of :data:`CHAIN` plausible records
+or blocks starts (pcap: microseconds/nanoseconds below one second, captured length <= original length <=
+:data:`~parsers.pcapfile.MAX_FRAME`, a time stamp within a year of the file's first; pcapng: a known block type whose
+leading and trailing lengths agree). The parent reads range 0 with the ordinary pipeline and streams its rows.
+Each later range runs in a forked child that first walks :data:`WARMUP` octets before its range through the whole
+pipeline (IP fragments, TCP reassembly, carrier decisions, UDP request phases) and throws away what that produces,
+then keeps the rows and issues of its range, and stops at its end without closing what is still open (the next
+range's warm-up continues it); the last range closes everything at the end of the file, as one process does.
+Children spill their rows to an anonymous temporary file in pickled batches, so memory stays flat; the parent
+streams each child's rows after its own, in order, renumbering frames (each child counts from its range start).
+
+Anything unusual ends in the sequential path, never in different rows: a gzip or small file, no boundary found, a
+walk that does not land exactly on the next range's start (a false boundary), a pcapng block that starts a new
+section or interface after the file's head, an unsupported link type, a child that fails or dies. The parent then
+continues with its own state from the last range it can trust (re-walking the ranges it did not read, quietly).
+
+The limit: a child knows nothing of what happened before its warm-up. A TCP flow or IP datagram that began more
+than :data:`WARMUP` octets before a range start and is still open there can give other rows or issues than one
+process would (a Kerberos exchange over TCP lasts milliseconds; 4 MiB is seconds of a busy DC's traffic, minutes of
+a quiet one). Evictions (100 000 flows, 65 536 UDP request pairs) happen at other moments in a child.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Final
+
+from .capture import Pipeline
+from .errors import MalformedFile
+from .ip import prefilter_for
+from .pcapfile import _BOM, MAX_FRAME, PCAP_MAGICS, PCAPNG_SHB, Span
+from .record import MAX_EXAMPLES, KrbRecord, ParseReport
+from .streams import Carrier
+
+__all__ = ["MAX_JOBS", "MIN_RANGE", "WARMUP", "Plan", "default_jobs", "plan", "read"]
+
+#: Smallest range given to a process (a smaller file, or more jobs than this allows, uses fewer processes).
+MIN_RANGE: Final = 8 << 20
+#: Octets a child walks before its range to rebuild the state (flows, fragments) one process would have there.
+WARMUP: Final = 4 << 20
+#: How far after a guessed offset a boundary is looked for.
+SEARCH: Final = 1 << 20
+#: Plausible records / blocks in a row that make a boundary.
+CHAIN: Final = 16
+#: Rows per pickled batch in a child's spill file.
+BATCH: Final = 2048
+MAX_JOBS: Final = 8
+#: Octets read past a search window, for the chain of the last candidates in it.
+_LOOKAHEAD: Final = 1 << 20
+_YEAR: Final = 366 * 86_400
+#: pcapng block types a range may start with (packets, name resolution, statistics, journal, secrets, custom).
+_BLOCKS: Final = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10, 0xBAD, 0x40000BAD})
+_make = KrbRecord._make
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on, at most :data:`MAX_JOBS`."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(MAX_JOBS, n))
+
+
+@dataclass
+class Plan:
+    """How one file is read: its ranges' starts (``cuts``, after range 0) and what a child needs to start."""
+
+    path: str
+    kind: str
+    head: bytes
+    carriers: tuple[Carrier, ...]
+    size: int
+    first: int  # offset of the first record / packet block
+    cuts: list[int] = field(default_factory=list)
+    endian: str = "<"
+    nano: bool = False
+    t0: int = 0  # pcap: the first record's seconds
+    nif: int = 0  # pcapng: interfaces in the head
+    fallback: str | None = None  # set by :func:`read` when one process had to read on: why
+
+
+def plan(path: str, jobs: int, carriers: tuple[Carrier, ...]) -> Plan | None:
+    """The ranges of ``path`` for ``jobs`` processes, or None when it is to be read by one."""
+    if jobs < 2 or not hasattr(os, "fork"):
+        return None
+    try:
+        size = os.path.getsize(path)
+        jobs = min(jobs, size // max(1, MIN_RANGE))
+        if jobs < 2:
+            return None
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20)
+            p = _head(path, head, size, carriers)
+            if p is None:
+                return None
+            for i in range(1, jobs):
+                guess = p.first + (size - p.first) * i // jobs
+                fh.seek(guess)
+                window = fh.read(SEARCH + _LOOKAHEAD)
+                at = _boundary(p, window, guess, size, 0, SEARCH)
+                if at is not None and at > (p.cuts[-1] if p.cuts else p.first) and at < size:
+                    p.cuts.append(at)  # else one range fewer (a huge frame, damage: the neighbour reads it)
+    except OSError:
+        return None
+    return p if p.cuts else None
+
+
+def _head(path: str, head: bytes, size: int, carriers: tuple[Carrier, ...]) -> Plan | None:
+    if head[:2] == b"\x1f\x8b":
+        return None
+    magic = PCAP_MAGICS.get(head[:4])
+    if magic is not None:
+        if len(head) < 40:
+            return None
+        endian, nano = magic
+        (network,) = struct.unpack_from(endian + "I", head, 20)
+        if prefilter_for(network & 0xFFFF) is None:
+            return None
+        (t0,) = struct.unpack_from(endian + "I", head, 24)
+        return Plan(path, "pcap", head[:24], carriers, size, 24, endian=endian, nano=nano, t0=t0)
+    if head[:4] != PCAPNG_SHB or head[8:12] not in _BOM:
+        return None
+    endian = _BOM[head[8:12]]
+    pos = nif = 0
+    while pos + 12 <= len(head):
+        btype, blen = struct.unpack_from(endian + "II", head, pos)
+        if btype in (2, 3, 6):
+            return Plan(path, "pcapng", head[:24], carriers, size, pos, endian=endian, nif=nif)
+        if (pos and btype == 0x0A0D0D0A) or blen < 12 or blen % 4 or pos + blen > len(head):
+            return None
+        if btype == 1:
+            if blen < 20 or prefilter_for(struct.unpack_from(endian + "H", head, pos + 8)[0]) is None:
+                return None
+            nif += 1
+        pos += blen
+    return None
+
+
+def _boundary(p: Plan, buf: bytes, base: int, size: int, lo: int, hi: int) -> int | None:
+    """The file offset of the first boundary at ``buf[lo:hi]`` (``buf`` holds the file from ``base``)."""
+    n = len(buf)
+    at_eof = base + n >= size  # a chain may end exactly at the end of the file
+    if p.kind == "pcap":
+        rec = struct.Struct(p.endian + "IIII").unpack_from
+        fmax = 1_000_000_000 if p.nano else 1_000_000
+        tlo, thi = p.t0 - _YEAR, p.t0 + _YEAR
+        for start in range(lo, min(hi, n - 16 + 1)):
+            q = start
+            for _ in range(CHAIN):
+                if q + 16 > n:
+                    q = q if q == n and at_eof else -1
+                    break
+                sec, frac, incl, orig = rec(buf, q)
+                if frac >= fmax or incl > orig or orig > MAX_FRAME or sec < tlo or sec > thi:
+                    q = -1
+                    break
+                q += 16 + incl
+            if q >= 0 and (q <= n):
+                return base + start
+        return None
+    head = struct.Struct(p.endian + "II").unpack_from
+    trailer = struct.Struct(p.endian + "I").unpack_from
+    epb = struct.Struct(p.endian + "I8xI").unpack_from
+    first = lo + (-(base + lo)) % 4  # blocks are 4-aligned in the file
+    for start in range(first, min(hi, n - 12 + 1), 4):
+        q = start
+        for _ in range(CHAIN):
+            if q + 12 > n:
+                q = q if q == n and at_eof else -1
+                break
+            btype, blen = head(buf, q)
+            if btype not in _BLOCKS or blen < 12 or blen % 4 or blen > MAX_FRAME + 4096 or q + blen > n:
+                q = -1
+                break
+            if trailer(buf, q + blen - 4)[0] != blen:
+                q = -1
+                break
+            if btype == 6:
+                if blen < 32:
+                    q = -1
+                    break
+                iface, caplen = epb(buf, q + 8)
+                if iface >= p.nif or caplen > blen - 32:
+                    q = -1
+                    break
+            q += blen
+        if q >= 0:
+            return base + start
+    return None
+
+
+class _Gate(ParseReport):
+    """A report that counts only while ``live``, keeping the first examples' frame numbers as numbers (a child's
+    are relative to its range: the parent renumbers them)."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source)
+        self.live = True
+        self.raw: dict[str, list[tuple[int | str | None, str | None]]] = {}
+
+    def add(self, kind: str, where: int | str | None = None, detail: str | None = None, n: int = 1) -> None:
+        if not self.live:
+            return
+        self.issues[kind] += n
+        shown = self.raw.setdefault(kind, [])
+        if len(shown) < MAX_EXAMPLES:
+            shown.append((where, detail))
+
+    def take(self) -> tuple[Counter[str], dict[str, list[tuple[int | str | None, str | None]]]]:
+        """The issues counted so far (and forget them)."""
+        out = (self.issues, self.raw)
+        self.issues, self.raw = Counter(), {}
+        return out
+
+
+def _transfer(
+    report: ParseReport,
+    issues: Counter[str] | dict[str, int],
+    raw: dict[str, list[tuple[int | str | None, str | None]]],
+    shift: int,
+) -> None:
+    for kind, n in issues.items():
+        report.issues[kind] += n
+        for where, detail in raw.get(kind, ()):
+            report.add(kind, where + shift if type(where) is int else where, detail, n=0)
+
+
+def _span(p: Plan, start: int, stop: int | None, first_frame: int, section: Span | None) -> Span:
+    span = Span(start, stop, first_frame)
+    if section is not None:
+        span.endian, span.ifaces, span.fixed_section = section.endian, section.ifaces, True
+    return span
+
+
+def _warm_start(p: Plan, start: int) -> int | None:
+    """The first boundary at least :data:`WARMUP` octets before ``start`` (further back while none is found
+    there: frames may be larger than the warm-up), or the file's first record."""
+    stop = start
+    lo = start - WARMUP
+    with open(p.path, "rb") as fh:
+        for _ in range(8):
+            if lo <= p.first:
+                return p.first
+            fh.seek(lo)
+            buf = fh.read(stop - lo + _LOOKAHEAD)
+            at = _boundary(p, buf, lo, p.size, 0, stop - lo)
+            if at is not None:
+                return at
+            stop, lo = lo, lo - max(WARMUP, SEARCH)
+    return None
+
+
+def _child(p: Plan, i: int, spill: IO[bytes], status: IO[bytes]) -> None:
+    """Range ``i`` (1-based among the cuts): rows to ``spill`` in batches, then its summary to ``status``."""
+    start = p.cuts[i - 1]
+    stop = p.cuts[i] if i < len(p.cuts) else None
+    gate = _Gate(p.path)
+    gate.live = False
+    pipe = Pipeline(p.path, p.kind, p.head, gate, p.carriers)
+    section = None
+    if p.kind == "pcapng":
+        section = Span(0, p.first)  # the head: section byte order and interfaces
+        for _ in pipe.rows(section, finish=False):
+            pass
+        if not section.exact:
+            return
+    ws = _warm_start(p, start)
+    if ws is None:
+        return
+    warm = _span(p, ws, start, 0, section)
+    for _ in pipe.rows(warm, finish=False):
+        pass
+    if not warm.exact:
+        return
+    gate.live = True
+    span = _span(p, start, stop, warm.frames, section)  # frames numbered on from the warm-up's
+    batch: list[tuple[object, ...]] = []
+    messages = 0
+    for row in pipe.rows(span, finish=stop is None):
+        batch.append(tuple(row))
+        if len(batch) >= BATCH:
+            messages += len(batch)
+            pickle.dump(batch, spill, pickle.HIGHEST_PROTOCOL)
+            batch = []
+    if batch:
+        messages += len(batch)
+        pickle.dump(batch, spill, pickle.HIGHEST_PROTOCOL)
+    if span.exact or stop is None:
+        issues, raw = gate.take()
+        summary = {"warm": warm.frames, "frames": span.frames, "messages": messages, "issues": dict(issues), "raw": raw}
+        pickle.dump(summary, status, pickle.HIGHEST_PROTOCOL)
+    spill.flush()
+    status.flush()
+
+
+class _Worker:
+    """One forked child and its two anonymous files."""
+
+    def __init__(self, p: Plan, i: int) -> None:
+        self.spill = tempfile.TemporaryFile()
+        self.status = tempfile.TemporaryFile()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: parsers code only, and never back into the caller's stack
+            code = 1
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _child(p, i, self.spill, self.status)
+                code = 0
+            finally:
+                os._exit(code)
+
+    def result(self) -> dict[str, object] | None:
+        """The child's summary once it has ended, or None when it failed (or died)."""
+        _pid, code = os.waitpid(self.pid, 0)
+        self.pid = 0
+        if not os.WIFEXITED(code) or os.WEXITSTATUS(code) != 0:
+            return None
+        self.status.seek(0)
+        try:
+            summary = pickle.load(self.status)
+        except (EOFError, pickle.UnpicklingError):
+            return None
+        self.spill.seek(0)
+        return summary  # type: ignore[no-any-return]
+
+    def rows(self, shift: int) -> Iterator[KrbRecord]:
+        load = pickle.load
+        spill = self.spill
+        while True:
+            try:
+                batch = load(spill)
+            except EOFError:
+                return
+            for t in batch:
+                yield _make((*t[:3], t[3] + shift, *t[4:]))
+
+    def close(self) -> None:
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+        self.spill.close()
+        self.status.close()
+
+
+def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
+    """The rows of the planned file, in the order one process gives them; ``report`` ends as one process's."""
+    workers: list[_Worker] = []
+    try:
+        for i in range(1, len(p.cuts) + 1):
+            workers.append(_Worker(p, i))
+        gate = _Gate(p.path)
+        pipe = Pipeline(p.path, p.kind, p.head, gate, p.carriers)
+        done = Span(0, p.cuts[0])  # the parent's pipeline state is one process's state at done.end
+        messages = 0
+        for row in pipe.rows(done, finish=False):
+            messages += 1
+            yield row
+        frames = done.frames  # frames before ``pos``
+        pos = done.end if not done.exact else p.cuts[0]
+        issues, raw = gate.take()
+        _transfer(report, issues, raw, 0)
+        i = 0
+        if not done.exact:
+            p.fallback = f"range 0 ends at offset {done.end}, not at {p.cuts[0]}"
+        while done.exact and i < len(workers):
+            summary = workers[i].result()
+            if summary is None:
+                p.fallback = f"range {i + 1} (offset {p.cuts[i]}) could not be read on its own"
+                break
+            shift = frames - summary["warm"]  # type: ignore[operator]
+            for row in workers[i].rows(shift):
+                messages += 1
+                yield row
+            workers[i].close()
+            _transfer(report, summary["issues"], summary["raw"], shift)  # type: ignore[arg-type]
+            frames += summary["frames"]  # type: ignore[operator]
+            i += 1
+            pos = p.cuts[i] if i < len(p.cuts) else p.size
+        if i < len(workers) or not done.exact:
+            for w in workers[i:]:
+                w.close()
+            # the rest in this process: first catch up quietly from the state it has to ``pos``
+            if done.end < pos:
+                gate.live = False
+                catch = Span(done.end, pos, done.first_frame + done.frames)
+                catch.endian, catch.ifaces = done.endian, done.ifaces
+                for _ in pipe.rows(catch, finish=False):
+                    pass
+                if not catch.exact or catch.first_frame + catch.frames != frames:
+                    raise MalformedFile(f"parallel read of {p.path}: ranges disagree at offset {pos}")
+                done = catch
+                gate.live = True
+            rest = Span(pos, None, frames)
+            rest.endian, rest.ifaces = done.endian, done.ifaces
+            for row in pipe.rows(rest, finish=True):
+                messages += 1
+                yield row
+            frames += rest.frames
+            issues, raw = gate.take()
+            _transfer(report, issues, raw, 0)
+        report.units += frames
+        report.messages += messages
+    finally:
+        for w in workers:
+            w.close()
