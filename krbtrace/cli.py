@@ -6,13 +6,14 @@ Exit codes: 0 success; 2 usage error, an input that could not be used, or (with 
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from parsers.record import ParseReport
+from parsers.record import KrbRecord, ParseReport
 
 from . import __version__
 from .cli_analyze import add_analyze_options, run_analyze
@@ -134,6 +135,13 @@ def _print_table(df: pl.DataFrame, limit: int | None) -> None:
         print(f"... {df.height - limit} more rows (use -o to write them all)")
 
 
+def _started(records: Iterator[KrbRecord]) -> Iterator[KrbRecord]:
+    """``records`` with the first row already read: the reading (and a parallel read's other processes) starts
+    before the writer imports pyarrow, not after."""
+    first = next(records, None)
+    return records if first is None else itertools.chain((first,), records)
+
+
 def cmd_timeline(args: argparse.Namespace) -> int:
     """``krbtrace timeline``: decode and print or write the timeline."""
     if args.output is not None:
@@ -147,7 +155,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         records = iter_inputs(
             args.files, reports, evtx_backend=args.evtx_backend, jobs=jobs_of(args), on_error=_print_fatal
         )
-        n = write_records(records, args.output)
+        n = write_records(_started(records), args.output)
         print(f"wrote {n} rows to {args.output}", file=sys.stderr)
         return _exit_code(args, reports)
     df = _load(args, reports)
