@@ -25,11 +25,13 @@ a quiet one). Evictions (100 000 flows, 65 536 UDP request pairs) happen at othe
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import signal
 import struct
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +43,8 @@ from .ip import prefilter_for
 from .pcapfile import _BOM, MAX_FRAME, PCAP_MAGICS, PCAPNG_SHB, Span
 from .record import MAX_EXAMPLES, KrbRecord, ParseReport
 from .streams import Carrier
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MAX_JOBS", "MIN_RANGE", "WARMUP", "Plan", "default_jobs", "plan", "read"]
 
@@ -360,6 +364,7 @@ class _Worker:
 def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
     """The rows of the planned file, in the order one process gives them; ``report`` ends as one process's."""
     workers: list[_Worker] = []
+    t0 = time.perf_counter()
     try:
         for i in range(1, len(p.cuts) + 1):
             workers.append(_Worker(p, i))
@@ -374,11 +379,13 @@ def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
         pos = done.end if not done.exact else p.cuts[0]
         issues, raw = gate.take()
         _transfer(report, issues, raw, 0)
+        log.debug("%s: range 0 read at %.3f s", p.path, time.perf_counter() - t0)
         i = 0
         if not done.exact:
             p.fallback = f"range 0 ends at offset {done.end}, not at {p.cuts[0]}"
         while done.exact and i < len(workers):
             summary = workers[i].result()
+            log.debug("%s: range %d ready at %.3f s", p.path, i + 1, time.perf_counter() - t0)
             if summary is None:
                 p.fallback = f"range {i + 1} (offset {p.cuts[i]}) could not be read on its own"
                 break
