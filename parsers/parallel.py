@@ -17,10 +17,16 @@ walk that does not land exactly on the next range's start (a false boundary), a 
 section or interface after the file's head, an unsupported link type, a child that fails or dies. The parent then
 continues with its own state from the last range it can trust (re-walking the ranges it did not read, quietly).
 
-The limit: a child knows nothing of what happened before its warm-up. A TCP flow or IP datagram that began more
-than :data:`WARMUP` octets before a range start and is still open there can give other rows or issues than one
-process would (a Kerberos exchange over TCP lasts milliseconds; 4 MiB is seconds of a busy DC's traffic, minutes of
-a quiet one). Evictions (100 000 flows, 65 536 UDP request pairs) happen at other moments in a child.
+A child knows nothing of what happened before its warm-up, so each range's state at its start is checked: the
+process that read the range before reports :meth:`parsers.capture.Pipeline.state` at its end (IP datagrams waiting
+for fragments; each TCP flow in the middle of something: sequence numbers, segments held, carrier buffers), the
+child reports it at its start, and a range whose two differ is read by the parent instead (a TCP flow or datagram
+that began before the warm-up and is still open). What the check leaves out, and so can still differ from one
+process when it began more than :data:`WARMUP` octets before a range start: an idle flow (between two messages)
+whose next message a carrier would not take as a new flow's first, a KRB-ERROR whose request (hence its phase)
+came that long before, a flow every carrier refused that a carrier takes mid-stream; and evictions (100 000 flows,
+65 536 UDP request pairs) happen at other moments in a child. A Kerberos exchange lasts milliseconds; 4 MiB is
+tens of milliseconds of a 1 Gbit/s link, seconds of a DC's usual traffic.
 """
 
 from __future__ import annotations
@@ -288,6 +294,7 @@ def _child(p: Plan, i: int, spill: IO[bytes], status: IO[bytes]) -> None:
     if not warm.exact:
         return
     gate.live = True
+    begin = pipe.state()
     span = _span(p, start, stop, warm.frames, section)  # frames numbered on from the warm-up's
     batch: list[tuple[object, ...]] = []
     messages = 0
@@ -302,7 +309,8 @@ def _child(p: Plan, i: int, spill: IO[bytes], status: IO[bytes]) -> None:
         pickle.dump(batch, spill, pickle.HIGHEST_PROTOCOL)
     if span.exact or stop is None:
         issues, raw = gate.take()
-        summary = {"warm": warm.frames, "frames": span.frames, "messages": messages, "issues": dict(issues), "raw": raw}
+        summary = {"begin": begin, "end": pipe.state() if stop is not None else b"", "warm": warm.frames}
+        summary |= {"frames": span.frames, "messages": messages, "issues": dict(issues), "raw": raw}
         pickle.dump(summary, status, pickle.HIGHEST_PROTOCOL)
     spill.flush()
     status.flush()
@@ -379,6 +387,7 @@ def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
         pos = done.end if not done.exact else p.cuts[0]
         issues, raw = gate.take()
         _transfer(report, issues, raw, 0)
+        state = pipe.state()  # one process's state at the first cut: range 1 must start from the same
         log.debug("%s: range 0 read at %.3f s", p.path, time.perf_counter() - t0)
         i = 0
         if not done.exact:
@@ -389,6 +398,10 @@ def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
             if summary is None:
                 p.fallback = f"range {i + 1} (offset {p.cuts[i]}) could not be read on its own"
                 break
+            if summary["begin"] != state:
+                p.fallback = f"range {i + 1} (offset {p.cuts[i]}) began in another state than one process's"
+                break
+            state = summary["end"]  # type: ignore[assignment]
             shift = frames - summary["warm"]  # type: ignore[operator]
             for row in workers[i].rows(shift):
                 messages += 1

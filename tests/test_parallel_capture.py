@@ -168,10 +168,16 @@ def test_tcp_record_split_across_a_range_boundary(tmp_path: Path, monkeypatch: p
     seq = _sequential(path)
     assert [(r.record_no, r.msg_type) for r in seq[0]] == [(74, "AS-REQ"), (106, "AS-REP")]
     monkeypatch.setattr(parallel, "MIN_RANGE", 1)
-    monkeypatch.setattr(parallel, "WARMUP", off[74] - off[30])  # back to frame 31: the handshake is in it
     cuts = [off[60], off[90]]  # frames 61 and 91 start ranges 1 and 2: both messages cross a cut
+    monkeypatch.setattr(parallel, "WARMUP", off[90] - off[30])  # both warm-ups begin before the handshake
     rows, report, plan = _parallel(path, 3, cuts)
     assert plan is not None and plan.fallback is None
+    _same(seq, (rows, report))
+    # a warm-up too short for range 2 (from frame 47: the handshake and the first request segment unseen): its
+    # state at frame 91 differs from one process's, so the parent reads range 2 itself
+    monkeypatch.setattr(parallel, "WARMUP", off[74] - off[30])
+    rows, report, plan = _parallel(path, 3, cuts)
+    assert plan is not None and plan.fallback == f"range 2 (offset {cuts[1]}) began in another state than one process's"
     _same(seq, (rows, report))
 
 
