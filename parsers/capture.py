@@ -49,6 +49,8 @@ _make = KrbRecord._make
 _TCP_HEADER = struct.Struct("!HHI4xBB").unpack_from  # ports, sequence number, data offset, flags
 _UDP_HEADER = struct.Struct("!HHH").unpack_from  # ports, length
 _REQUESTS = frozenset({"AS-REQ", "TGS-REQ", "AP-REQ", "KPASSWD-REQ"})
+#: First octets of AS-REQ, TGS-REQ, AP-REQ ([APPLICATION 10, 12, 14], RFC 4120 §5.4.1, §5.5.1).
+_REQUEST_TAGS: Final = frozenset({b"\x6a", b"\x6c", b"\x6e"})
 #: UDP request phases remembered for matching KRB-ERRORs (the oldest are forgotten first).
 MAX_UDP_PAIRS = 65_536
 
@@ -204,10 +206,15 @@ class Pipeline:
         self.keep_for = _keep_for(carriers, watch)
         self.reader = _Reader(path, kind, report, carriers, watch)
 
-    def rows(self, span: Span, finish: bool) -> Iterator[KrbRecord]:
-        """The rows of the frames in ``span`` (``finish``: and of what is still open at its end)."""
-        with open(self.path, "rb") as fh:
-            yield from self.reader.run(iter_frames(fh, self.head, self.report, self.keep_for, span), finish)
+    def rows(self, span: Span, finish: bool, quiet: bool = False) -> Iterator[KrbRecord]:
+        """The rows of the frames in ``span`` (``finish``: and of what is still open at its end). ``quiet``: only
+        the state matters (the caller throws the rows and issues away), so the KDC's replies are not decoded."""
+        self.reader.quiet = quiet
+        try:
+            with open(self.path, "rb") as fh:
+                yield from self.reader.run(iter_frames(fh, self.head, self.report, self.keep_for, span), finish)
+        finally:
+            self.reader.quiet = False
 
     def state(self) -> bytes:
         """:meth:`state_parts` as a digest."""
@@ -289,6 +296,7 @@ class _Reader:
         self.flows = FlowTable(report, self._decide, watch)
         self.addr = _Addr()
         self.udp_phase: dict[tuple[bytes, int, bytes, int], str | None] = {}
+        self.quiet = False  # rows unwanted (Pipeline.rows): decode only the requests, whose phase is remembered
 
     def _wanted(self, proto: int, first: bytes) -> bool:
         """Whether a fragmented datagram is worth reassembling, from the first octets of its transport header."""
@@ -305,7 +313,7 @@ class _Reader:
         port = server_port if server_port in KRB_PORTS else next((p for p in ports if p in KRB_PORTS), 0)
         if port:
             name, decode = _carrier_of(port)
-            return RecordMarkFlow(name, decode, self.report)
+            return RecordMarkFlow(name, self._kdc if port == 88 else decode, self.report)
         for carrier in self.carriers:
             try:
                 if carrier.accepts(server_port, first, from_client):
@@ -316,6 +324,11 @@ class _Reader:
             except Exception as exc:
                 self.report.add("carrier_error", None, f"{getattr(carrier, 'name', carrier)}: {exc!r}")
         return None
+
+    def _kdc(self, record: bytes) -> dict[str, object]:
+        if self.quiet and record[:1] not in _REQUEST_TAGS:
+            raise KrbDecodeError("not decoded")  # a reply while only the state matters: its row is thrown away
+        return decode_message(record)
 
     def run(self, frames: Iterator[tuple[int, int, int, bytes, int]], finish: bool = True) -> Iterator[KrbRecord]:
         """The rows of ``frames``; with ``finish`` (the end of the capture) then those of the flows and fragments
@@ -379,6 +392,8 @@ class _Reader:
             server_port, to_server = sport, False
         else:
             return None
+        if self.quiet and not to_server:
+            return None  # a reply while only the state matters (the requests' phases): its row is thrown away
         if ulen < 8:
             report.add("bad_udp_header", frame_no, f"UDP length {ulen}")
             return None

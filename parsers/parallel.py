@@ -289,7 +289,7 @@ def _child(p: Plan, i: int, spill: IO[bytes], status: IO[bytes]) -> None:
     if ws is None:
         return
     warm = _span(p, ws, start, 0, section)
-    for _ in pipe.rows(warm, finish=False):
+    for _ in pipe.rows(warm, finish=False, quiet=True):
         pass
     if not warm.exact:
         return
@@ -419,7 +419,7 @@ def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
                 gate.live = False
                 catch = Span(done.end, pos, done.first_frame + done.frames)
                 catch.endian, catch.ifaces = done.endian, done.ifaces
-                for _ in pipe.rows(catch, finish=False):
+                for _ in pipe.rows(catch, finish=False, quiet=True):
                     pass
                 if not catch.exact or catch.first_frame + catch.frames != frames:
                     raise MalformedFile(f"parallel read of {p.path}: ranges disagree at offset {pos}")
