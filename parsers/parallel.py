@@ -271,8 +271,23 @@ def _warm_start(p: Plan, start: int) -> int | None:
     return None
 
 
-def _child(p: Plan, i: int, spill: IO[bytes], status: IO[bytes]) -> None:
-    """Range ``i`` (1-based among the cuts): rows to ``spill`` in batches, then its summary to ``status``."""
+class _Out:
+    """A child's side of its channel: pickled messages appended to the spill file, one octet on the pipe for each
+    (the parent reads a message only once it is whole)."""
+
+    def __init__(self, fh: IO[bytes], notify: int) -> None:
+        self.fh = fh
+        self.notify = notify
+
+    def send(self, message: tuple[object, ...]) -> None:
+        pickle.dump(message, self.fh, pickle.HIGHEST_PROTOCOL)
+        self.fh.flush()
+        os.write(self.notify, b".")
+
+
+def _child(p: Plan, i: int, out: _Out) -> None:
+    """Range ``i`` (1-based among the cuts): ``("begin", state, warm-up frames)``, ``("rows", batch)``...,
+    ``("end", summary)``; nothing more when the range cannot be read on its own."""
     start = p.cuts[i - 1]
     stop = p.cuts[i] if i < len(p.cuts) else None
     gate = _Gate(p.path)
@@ -294,68 +309,66 @@ def _child(p: Plan, i: int, spill: IO[bytes], status: IO[bytes]) -> None:
     if not warm.exact:
         return
     gate.live = True
-    begin = pipe.state()
+    out.send(("begin", pipe.state(), warm.frames))
     span = _span(p, start, stop, warm.frames, section)  # frames numbered on from the warm-up's
     batch: list[tuple[object, ...]] = []
-    messages = 0
     for row in pipe.rows(span, finish=stop is None):
         batch.append(tuple(row))
         if len(batch) >= BATCH:
-            messages += len(batch)
-            pickle.dump(batch, spill, pickle.HIGHEST_PROTOCOL)
+            out.send(("rows", batch))
             batch = []
     if batch:
-        messages += len(batch)
-        pickle.dump(batch, spill, pickle.HIGHEST_PROTOCOL)
+        out.send(("rows", batch))
     if span.exact or stop is None:
         issues, raw = gate.take()
-        summary = {"begin": begin, "end": pipe.state() if stop is not None else b"", "warm": warm.frames}
-        summary |= {"frames": span.frames, "messages": messages, "issues": dict(issues), "raw": raw}
-        pickle.dump(summary, status, pickle.HIGHEST_PROTOCOL)
-    spill.flush()
-    status.flush()
+        end = pipe.state() if stop is not None else b""
+        out.send(("end", {"end": end, "frames": span.frames, "issues": dict(issues), "raw": raw}))
 
 
 class _Worker:
-    """One forked child and its two anonymous files."""
+    """One forked child, the spill file it writes (opened twice, then unlinked: deleted whatever happens) and the
+    pipe it signals on."""
 
     def __init__(self, p: Plan, i: int) -> None:
-        self.spill = tempfile.TemporaryFile()
-        self.status = tempfile.TemporaryFile()
+        fd, name = tempfile.mkstemp(prefix="krbtrace-range-")
+        try:
+            self.reader = open(name, "rb")
+        finally:
+            os.unlink(name)
+        notify_r, notify_w = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the child: parsers code only, and never back into the caller's stack
             code = 1
             try:
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                _child(p, i, self.spill, self.status)
+                os.close(notify_r)
+                with open(fd, "wb") as fh:
+                    _child(p, i, _Out(fh, notify_w))
                 code = 0
             finally:
                 os._exit(code)
+        os.close(fd)
+        os.close(notify_w)  # the pipe's end of file is then the child's exit
+        self.notify = notify_r
+        self.ready = 0
 
-    def result(self) -> dict[str, object] | None:
-        """The child's summary once it has ended, or None when it failed (or died)."""
-        _pid, code = os.waitpid(self.pid, 0)
-        self.pid = 0
-        if not os.WIFEXITED(code) or os.WEXITSTATUS(code) != 0:
-            return None
-        self.status.seek(0)
-        try:
-            summary = pickle.load(self.status)
-        except (EOFError, pickle.UnpicklingError):
-            return None
-        self.spill.seek(0)
-        return summary  # type: ignore[no-any-return]
-
-    def rows(self, shift: int) -> Iterator[KrbRecord]:
+    def messages(self) -> Iterator[tuple[object, ...]]:
+        """The child's messages as each is written; ends when the child has ended (and is reaped)."""
         load = pickle.load
-        spill = self.spill
         while True:
-            try:
-                batch = load(spill)
-            except EOFError:
-                return
-            for t in batch:
-                yield _make((*t[:3], t[3] + shift, *t[4:]))
+            if not self.ready:
+                signals = os.read(self.notify, 1 << 16)
+                if not signals:
+                    break
+                self.ready = len(signals)
+            self.ready -= 1
+            yield load(self.reader)
+        self.reap()
+
+    def reap(self) -> None:
+        if self.pid:
+            os.waitpid(self.pid, 0)
+            self.pid = 0
 
     def close(self) -> None:
         if self.pid:
@@ -363,14 +376,19 @@ class _Worker:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            os.waitpid(self.pid, 0)
-            self.pid = 0
-        self.spill.close()
-        self.status.close()
+            self.reap()
+        if self.notify >= 0:
+            os.close(self.notify)
+            self.notify = -1
+        self.reader.close()
 
 
 def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
-    """The rows of the planned file, in the order one process gives them; ``report`` ends as one process's."""
+    """The rows of the planned file, in the order one process gives them; ``report`` ends as one process's.
+
+    Range ``k``'s rows are passed on as its child writes them. A child that fails after some were (it died, or
+    its range's end was not a boundary) costs nothing but time: the parent reads on from that range's start itself,
+    passing over the rows already given."""
     workers: list[_Worker] = []
     t0 = time.perf_counter()
     try:
@@ -390,25 +408,37 @@ def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
         state = pipe.state()  # one process's state at the first cut: range 1 must start from the same
         log.debug("%s: range 0 read at %.3f s", p.path, time.perf_counter() - t0)
         i = 0
+        given = 0  # rows of range i already passed on
         if not done.exact:
             p.fallback = f"range 0 ends at offset {done.end}, not at {p.cuts[0]}"
         while done.exact and i < len(workers):
-            summary = workers[i].result()
-            log.debug("%s: range %d ready at %.3f s", p.path, i + 1, time.perf_counter() - t0)
-            if summary is None:
+            got = workers[i].messages()
+            first = next(got, None)
+            if first is None or first[0] != "begin":
                 p.fallback = f"range {i + 1} (offset {p.cuts[i]}) could not be read on its own"
                 break
-            if summary["begin"] != state:
+            if first[1] != state:
                 p.fallback = f"range {i + 1} (offset {p.cuts[i]}) began in another state than one process's"
                 break
-            state = summary["end"]  # type: ignore[assignment]
-            shift = frames - summary["warm"]  # type: ignore[operator]
-            for row in workers[i].rows(shift):
-                messages += 1
-                yield row
-            workers[i].close()
+            shift = frames - first[2]  # type: ignore[operator]
+            summary: dict[str, object] | None = None
+            for kind, payload in got:
+                if kind == "rows":
+                    for t in payload:  # type: ignore[attr-defined]
+                        given += 1
+                        yield _make((*t[:3], t[3] + shift, *t[4:]))
+                else:
+                    summary = payload  # type: ignore[assignment]
+            log.debug("%s: range %d read at %.3f s", p.path, i + 1, time.perf_counter() - t0)
+            if summary is None:
+                p.fallback = f"range {i + 1} (offset {p.cuts[i]}) ended early, after {given} rows"
+                break
+            messages += given
+            given = 0
             _transfer(report, summary["issues"], summary["raw"], shift)  # type: ignore[arg-type]
             frames += summary["frames"]  # type: ignore[operator]
+            state = summary["end"]  # type: ignore[assignment]
+            workers[i].close()
             i += 1
             pos = p.cuts[i] if i < len(p.cuts) else p.size
         if i < len(workers) or not done.exact:
@@ -429,6 +459,9 @@ def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
             rest.endian, rest.ifaces = done.endian, done.ifaces
             for row in pipe.rows(rest, finish=True):
                 messages += 1
+                if given:  # passed on already by the child that failed
+                    given -= 1
+                    continue
                 yield row
             frames += rest.frames
             issues, raw = gate.take()

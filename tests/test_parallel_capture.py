@@ -287,14 +287,36 @@ def test_a_child_that_dies_makes_the_parent_read_on(
     seq = _sequential(path)
     real = parallel._child
 
-    def dying(p: parallel.Plan, i: int, spill: object, status: object) -> None:
+    def dying(p: parallel.Plan, i: int, out: parallel._Out) -> None:
         if i == 2:
             os.kill(os.getpid(), signal.SIGKILL)
-        real(p, i, spill, status)  # type: ignore[arg-type]
+        real(p, i, out)
 
     monkeypatch.setattr(parallel, "_child", dying)
     rows, report, plan = _parallel(path, 4)
     assert plan is not None and plan.fallback == f"range 2 (offset {plan.cuts[1]}) could not be read on its own"
+    _same(seq, (rows, report))
+
+
+def test_a_child_that_dies_midway_costs_only_time(tmp_path: Path, tiny: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Range 1's child dies after two batches of rows were passed on: the parent reads on from range 1's start
+    itself and passes over those rows."""
+    data = pcap(frames([udp(msg(AS_REQ if i % 3 else TGS_REQ), sport=50000 + i) for i in range(120)]))
+    path = _write(tmp_path, "midway.pcap", data)
+    seq = _sequential(path)
+    monkeypatch.setattr(parallel, "BATCH", 4)
+    real = parallel._Out.send
+    sent: list[str] = []
+
+    def send(self: parallel._Out, message: tuple[object, ...]) -> None:
+        real(self, message)
+        sent.append(str(message[0]))
+        if sent.count("rows") == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(parallel._Out, "send", send)
+    rows, report, plan = _parallel(path, 2)
+    assert plan is not None and plan.fallback == f"range 1 (offset {plan.cuts[0]}) ended early, after 8 rows"
     _same(seq, (rows, report))
 
 
