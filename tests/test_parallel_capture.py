@@ -39,7 +39,7 @@ from test_capture_build import (
     udp,
 )
 
-from parsers import parallel
+from parsers import parallel, ranges
 from parsers.capture import read_capture
 from parsers.carriers import DEFAULT
 from parsers.record import KrbRecord, ParseReport
@@ -78,8 +78,8 @@ def _same(a: tuple[list[KrbRecord], ParseReport], b: tuple[list[KrbRecord], Pars
 @pytest.fixture
 def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ranges of any size; the warm-up reaches back to the file's first record (so results must be exact)."""
-    monkeypatch.setattr(parallel, "MIN_RANGE", 1)
-    monkeypatch.setattr(parallel, "WARMUP", HUGE)
+    monkeypatch.setattr(ranges, "MIN_RANGE", 1)
+    monkeypatch.setattr(ranges, "WARMUP", HUGE)
 
 
 SAMPLE_PCAPS = sorted([*SAMPLES.glob("kdc/*.pcap"), *SAMPLES.glob("samba/*.pcap")])
@@ -167,15 +167,15 @@ def test_tcp_record_split_across_a_range_boundary(tmp_path: Path, monkeypatch: p
     off = _offsets(data)
     seq = _sequential(path)
     assert [(r.record_no, r.msg_type) for r in seq[0]] == [(74, "AS-REQ"), (106, "AS-REP")]
-    monkeypatch.setattr(parallel, "MIN_RANGE", 1)
+    monkeypatch.setattr(ranges, "MIN_RANGE", 1)
     cuts = [off[60], off[90]]  # frames 61 and 91 start ranges 1 and 2: both messages cross a cut
-    monkeypatch.setattr(parallel, "WARMUP", off[90] - off[30])  # both warm-ups begin before the handshake
+    monkeypatch.setattr(ranges, "WARMUP", off[90] - off[30])  # both warm-ups begin before the handshake
     rows, report, plan = _parallel(path, 3, cuts)
     assert plan is not None and plan.fallback is None
     _same(seq, (rows, report))
     # a warm-up too short for range 2 (from frame 47: the handshake and the first request segment unseen): its
     # state at frame 91 differs from one process's, so the parent reads range 2 itself
-    monkeypatch.setattr(parallel, "WARMUP", off[74] - off[30])
+    monkeypatch.setattr(ranges, "WARMUP", off[74] - off[30])
     rows, report, plan = _parallel(path, 3, cuts)
     assert plan is not None and plan.fallback == f"range 2 (offset {cuts[1]}) began in another state than one process's"
     _same(seq, (rows, report))
@@ -193,8 +193,8 @@ def test_ip_fragments_across_a_range_boundary(tmp_path: Path, monkeypatch: pytes
     seq = _sequential(path)
     assert [(r.record_no, r.msg_type) for r in seq[0]] == [(31, "TGS-REQ"), (74, "TGS-REP")]
     assert seq[0][1].phase == "TGS" and seq[0][1].client == "alice"  # the phase of the request, 43 frames before
-    monkeypatch.setattr(parallel, "MIN_RANGE", 1)
-    monkeypatch.setattr(parallel, "WARMUP", off[60] - off[25])  # range 2 warms up from frame 26
+    monkeypatch.setattr(ranges, "MIN_RANGE", 1)
+    monkeypatch.setattr(ranges, "WARMUP", off[60] - off[25])  # range 2 warms up from frame 26
     rows, report, plan = _parallel(path, 3, [off[40], off[60]])
     assert plan is not None and plan.fallback is None
     _same(seq, (rows, report))
@@ -219,8 +219,8 @@ def test_pcapng_with_two_interfaces(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     path = _write(tmp_path, "two.pcapng", b"".join(blocks))
     seq = _sequential(path)
     assert [r.ts for r in seq[0]] == [1_700_000_000_000_000 + i * 1000 for i in range(3, 120, 10)]
-    monkeypatch.setattr(parallel, "MIN_RANGE", 1)
-    monkeypatch.setattr(parallel, "WARMUP", 2000)
+    monkeypatch.setattr(ranges, "MIN_RANGE", 1)
+    monkeypatch.setattr(ranges, "WARMUP", 2000)
     for jobs in (2, 3, 4):
         rows, report, plan = _parallel(path, jobs)
         assert plan is not None and plan.kind == "pcapng" and plan.nif == 2 and plan.fallback is None
@@ -360,3 +360,41 @@ def test_cli_jobs_option(tmp_path: Path, tiny: None, capsys: pytest.CaptureFixtu
 
 def test_default_jobs_is_the_usable_cpus() -> None:
     assert parallel.default_jobs() == max(1, min(parallel.MAX_JOBS, len(os.sched_getaffinity(0))))
+
+
+def test_cuts_land_on_the_next_record(tmp_path: Path) -> None:
+    """From any guessed offset the search finds the first record at or after it (record offsets computed here, from
+    the pcap format), also when the payloads hold record-like octets."""
+    rng = 7
+    pkts = []
+    for i in range(400):
+        rng = (rng * 1103515245 + 12345) % (1 << 31)
+        body = struct.pack("<IIII", 1_700_000_000 + i, 5, 60, 60) * (1 + rng % 6)  # fake record headers inside
+        pkts.append(_filler(1, i)[0] / Raw(body) if i % 2 else udp(msg(AS_REQ), sport=50000 + i))
+    data = pcap(frames(pkts))
+    path = _write(tmp_path, "cuts.pcap", data)
+    off = _offsets(data)
+    p = ranges.plan(str(path), 1, ())  # one job: no plan, but the head is readable
+    assert p is None
+    head = ranges._head(str(path), data[:4096], len(data), ())
+    assert head is not None and head.first == 24
+    for guess in range(30, len(data) - 2000, 997):
+        want = next(o for o in off if o >= guess)
+        assert ranges._boundary(head, data[guess:], guess, len(data), 0, 1 << 20) == want
+
+
+def test_pcapng_cuts_land_on_the_next_block(tmp_path: Path) -> None:
+    blocks = [shb(), idb(1, tsresol=6)]
+    for i in range(300):
+        blocks.append(epb(0, 1_700_000_000_000_000 + i, bytes(_filler(1, i)[0])))
+    data = b"".join(blocks)
+    path = _write(tmp_path, "cuts.pcapng", data)
+    starts, pos = [], 0
+    for b in blocks:
+        starts.append(pos)
+        pos += len(b)
+    head = ranges._head(str(path), data[:4096], len(data), ())
+    assert head is not None and head.kind == "pcapng" and head.nif == 1 and head.first == starts[2]
+    for guess in range(starts[2] + 1, len(data) - 4000, 501):
+        want = next(o for o in starts if o >= guess)
+        assert ranges._boundary(head, data[guess:], guess, len(data), 0, 1 << 20) == want
