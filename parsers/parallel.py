@@ -147,6 +147,7 @@ def _child(p: Plan, i: int, out: _Out) -> None:
         pass
     if not warm.exact:
         return
+    pipe.forget_partial()
     gate.live = True
     out.send(("begin", pipe.state(), warm.frames))
     span = _span(p, start, stop, warm.frames, section)  # frames numbered on from the warm-up's

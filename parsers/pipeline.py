@@ -40,6 +40,13 @@ class Pipeline:
         finally:
             self.reader.quiet = False
 
+    def forget_partial(self) -> None:
+        """After a warm-up: forget the IP datagrams whose first fragment came before it. One process has them
+        complete already, or still waiting with that fragment (then :meth:`state` differs: the check tells)."""
+        pending = self.reader.net.pending
+        for key in [k for k, dg in pending.items() if not dg.ignored and all(off for off, _ in dg.frags)]:
+            del pending[key]
+
     def state(self) -> bytes:
         """:meth:`state_parts` as a digest."""
         return hashlib.blake2b(repr(self.state_parts()).encode(), digest_size=16).digest()

@@ -398,3 +398,21 @@ def test_pcapng_cuts_land_on_the_next_block(tmp_path: Path) -> None:
     for guess in range(starts[2] + 1, len(data) - 4000, 501):
         want = next(o for o in starts if o >= guess)
         assert ranges._boundary(head, data[guess:], guess, len(data), 0, 1 << 20) == want
+
+
+def test_warm_up_starting_between_two_fragments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up begins after a datagram's first fragment: the child holds its last one alone, one process holds
+    nothing (the datagram completed). The child forgets it, so the states agree and the range is the child's."""
+    big = IP(src=KDC, dst=CLIENT, id=99) / UDP(sport=88, dport=50000) / Raw(msg(TGS_REP))
+    parts = [Ether(src=MAC_A, dst=MAC_B) / f for f in fragment(big, fragsize=400)]
+    pkts = [*_filler(20), udp(msg(TGS_REQ)), parts[0], parts[1], *_filler(3, 20), parts[2], *_filler(40, 23)]
+    data = pcap(frames(pkts))
+    path = _write(tmp_path, "between.pcap", data)
+    off = _offsets(data)
+    seq = _sequential(path)
+    assert [(r.record_no, r.msg_type) for r in seq[0]] == [(21, "TGS-REQ"), (27, "TGS-REP")]
+    monkeypatch.setattr(ranges, "MIN_RANGE", 1)
+    monkeypatch.setattr(ranges, "WARMUP", off[50] - off[22])  # the warm-up starts at frame 23: parts[1]
+    rows, report, plan = _parallel(path, 2, [off[50]])
+    assert plan is not None and plan.fallback is None
+    _same(seq, (rows, report))
