@@ -45,8 +45,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         type=_positive,
         default=None,
         metavar="N",
-        help="processes that read one large plain (not gzip) capture together, each a range of it; the rows and "
-        "issues are the same as with one (default: the CPUs this process may use, at most 8; 1: one process)",
+        help="processes that read a plain (not gzip) capture of 16 MiB or more together, a range of it each; the "
+        "rows and issues are one process's (default: the CPUs this process may use, at most 8; 1: one process)",
     )
 
 
