@@ -145,7 +145,7 @@ def _child(p: Plan, i: int, out: _Out) -> None:
     warm = _span(p, ws, start, 0, section)
     for _ in pipe.rows(warm, finish=False, quiet=True):
         pass
-    if not warm.exact:
+    if not warm.exact or warm.broken:
         return
     pipe.forget_partial()
     gate.live = True
@@ -159,7 +159,7 @@ def _child(p: Plan, i: int, out: _Out) -> None:
             batch = []
     if batch:
         out.send(("rows", batch))
-    if span.exact or stop is None:
+    if (span.exact or stop is None) and not span.broken:
         issues, raw = gate.take()
         end = pipe.state() if stop is not None else b""
         out.send(("end", {"end": end, "frames": span.frames, "issues": dict(issues), "raw": raw}))

@@ -85,13 +85,24 @@ class Span:
 
     ``start`` is the offset of a record or block, ``stop`` the offset to stop at (None: the end of the file, with
     the end-of-file checks as usual), ``first_frame`` the number of the frames before ``start``. A bounded walk
-    never reports the end of its range as damage: a record crossing ``stop`` (or, with ``fixed_section``, a new
-    pcapng section or interface) ends it with ``exact`` False, ``end`` the offset it reached. pcapng: ``endian``
-    and ``ifaces`` are the section's state at ``start`` (``fixed_section``: taken from the file's head), and are
-    left at the walk's final state.
+    never reports the end of its range as damage: a record crossing ``stop`` ends it with ``exact`` False, ``end``
+    the offset it reached; with ``fixed_section`` a new pcapng section or interface ends any walk with ``broken``.
+    pcapng: ``endian`` and ``ifaces`` are the section's state at ``start`` (``fixed_section``: taken from the file's
+    head), and are left at the walk's final state.
     """
 
-    __slots__ = ("end", "endian", "exact", "first_frame", "fixed_section", "frames", "ifaces", "start", "stop")
+    __slots__ = (
+        "broken",
+        "end",
+        "endian",
+        "exact",
+        "first_frame",
+        "fixed_section",
+        "frames",
+        "ifaces",
+        "start",
+        "stop",
+    )
 
     def __init__(self, start: int, stop: int | None, first_frame: int = 0) -> None:
         self.start = start
@@ -103,6 +114,7 @@ class Span:
         self.end = start
         self.exact = False
         self.frames = 0  # frames walked in the range
+        self.broken = False  # ended at a new section or interface (``fixed_section``): not the range's end
 
 
 def iter_frames(
@@ -339,6 +351,8 @@ def _pcapng(
                 continue
             btype = buf[pos : pos + 4]
             if fixed and (btype == PCAPNG_SHB or struct.unpack_from(endian + "I", buf, pos)[0] == 1):
+                assert span is not None
+                span.broken = True
                 return  # a new section or interface: this range cannot be read from the head's state
             if btype == PCAPNG_SHB:
                 new = _BOM.get(buf[pos + 8 : pos + 12])
