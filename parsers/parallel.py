@@ -246,6 +246,8 @@ def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
         issues, raw = gate.take()
         _transfer(report, issues, raw, 0)
         state = pipe.state()  # one process's state at the first cut: range 1 must start from the same
+        if p.kind == "pcapng" and (done.endian != p.endian or len(done.ifaces) != p.nif):
+            state = b"section"  # an interface or section after the head, before the cut: the children lack it
         log.debug("%s: range 0 read at %.3f s", p.path, time.perf_counter() - t0)
         i = 0
         given = 0  # rows of range i already passed on

@@ -248,9 +248,13 @@ def test_pcapng_with_two_interfaces(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         _same(seq, (rows, report))
 
 
-@pytest.mark.parametrize("late", [20, 50, 70])
-def test_pcapng_interface_after_the_head_falls_back(tmp_path: Path, tiny: None, late: int) -> None:
-    """An interface described after the head, in a warm-up or in the last range: that range goes to the parent."""
+@pytest.mark.parametrize(("late", "warmup"), [(20, HUGE), (50, HUGE), (70, HUGE), (10, 2000)])
+def test_pcapng_interface_after_the_head_falls_back(
+    tmp_path: Path, tiny: None, late: int, warmup: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interface described after the head, in a warm-up, in the last range, or in range 0 before a child's
+    warm-up: the range goes to the parent."""
+    monkeypatch.setattr(ranges, "WARMUP", warmup)
     blocks = [shb(), idb(1, tsresol=6)]
     for i in range(80):
         blocks.append(epb(0, 1_700_000_000_000_000 + i, bytes(udp(msg(AS_REQ), sport=50000 + i))))
