@@ -175,8 +175,19 @@ class _Worker:
             self.reader = open(name, "rb")
         finally:
             os.unlink(name)
-        notify_r, notify_w = os.pipe()
-        self.pid = os.fork()
+        try:
+            notify_r, notify_w = os.pipe()
+        except OSError:
+            os.close(fd)
+            self.reader.close()
+            raise
+        try:
+            self.pid = os.fork()
+        except OSError:
+            for f in (fd, notify_r, notify_w):
+                os.close(f)
+            self.reader.close()
+            raise
         if self.pid == 0:  # the child: parsers code only, and never back into the caller's stack
             code = 1
             try:
@@ -233,7 +244,11 @@ def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
     t0 = time.perf_counter()
     try:
         for i in range(1, len(p.cuts) + 1):
-            workers.append(_Worker(p, i))
+            try:
+                workers.append(_Worker(p, i))
+            except OSError as exc:  # no process or temporary file to be had: the parent reads the rest
+                log.debug("%s: range %d gets no process: %s", p.path, i, exc)
+                break
         gate = _Gate(p.path)
         pipe = Pipeline(p.path, p.kind, p.head, gate, p.carriers)
         done = Span(0, p.cuts[0])  # the parent's pipeline state is one process's state at done.end
@@ -283,7 +298,9 @@ def read(p: Plan, report: ParseReport) -> Iterator[KrbRecord]:
             workers[i].close()
             i += 1
             pos = p.cuts[i] if i < len(p.cuts) else p.size
-        if i < len(workers) or not done.exact:
+        if i < len(p.cuts) or not done.exact:
+            if p.fallback is None:
+                p.fallback = f"range {i + 1} (offset {p.cuts[i]}) got no process"
             for w in workers[i:]:
                 w.close()
             # the rest in this process: first catch up quietly from the state it has to ``pos``

@@ -445,3 +445,22 @@ def test_warm_up_starting_between_two_fragments(tmp_path: Path, monkeypatch: pyt
     rows, report, plan = _parallel(path, 2, [off[50]])
     assert plan is not None and plan.fallback is None
     _same(seq, (rows, report))
+
+
+def test_no_process_to_be_had(tmp_path: Path, tiny: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = pcap(frames([udp(msg(AS_REQ), sport=50000 + i) for i in range(120)]))
+    path = _write(tmp_path, "nofork.pcap", data)
+    seq = _sequential(path)
+    real = os.fork
+    calls: list[int] = []
+
+    def fork() -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real()
+
+    monkeypatch.setattr(os, "fork", fork)
+    rows, report, plan = _parallel(path, 4)
+    assert plan is not None and plan.fallback == f"range 2 (offset {plan.cuts[1]}) got no process"
+    _same(seq, (rows, report))
