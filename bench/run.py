@@ -1,20 +1,23 @@
 """Time krbtrace against TShark on the benchmark captures, side by side, in one run.
 
-    python3 bench/make_captures.py [--pcapng]    # once: bench/out/mixed.pcap(ng), bench/out/kerberos.pcap(ng)
+    python3 bench/make_captures.py [--pcapng] [--packets N --out DIR]   # once: mixed.pcap(ng), kerberos.pcap(ng)
     python3 bench/run.py [--repeat 3] [--cli] [FILE ...]
 
-For each capture, each tool runs as its own child process (so its peak RSS is its own, read with ``os.wait4``);
-the best of ``--repeat`` runs is kept. Tools:
+For each capture, each tool runs as its own child process (its peak RSS and CPU seconds, children included, read
+with ``os.wait4``); of ``--repeat`` runs the best wall clock and the best CPU seconds are kept (each its own best:
+the machine may be shared). Tools:
 
-* ``read_capture``: ``parsers.iter_records`` over the file, rows counted (the decode layer alone, with the
-  application carriers on, as the CLI reads captures);
-* ``krbtrace timeline`` (with ``--cli``): the CLI writing the whole timeline to Parquet (decode + polars);
+* ``read_capture``: ``parsers.iter_records`` over the file, rows counted (the decode layer alone, one process,
+  with the application carriers on, as the CLI reads captures);
+* ``krbtrace timeline`` (with ``--cli``): the CLI writing the whole timeline to Parquet (decode + polars), with
+  its default ``--jobs`` (the CPUs this process may use: the file read by that many processes, see
+  ``parsers/parallel.py``), and ``timeline --jobs 1`` (one process) beside it;
 * ``tshark``: ``tshark -n -r FILE -Y kerberos -T fields -e frame.number -e kerberos.msg_type -e kerberos.error_code
   -e kerberos.CNameString -e kerberos.SNameString -e kerberos.realm``, its output counted.
 
-Printed per capture and tool: wall and CPU (user+sys) seconds, packets/s and Kerberos messages/s on CPU time (the
-machine may be shared: CPU time is the fairer clock), peak RSS, and the ratio tshark / krbtrace of CPU seconds.
-Messages found are checked against bench/out/manifest.json.
+Printed per capture and tool: wall and CPU (user+sys, all processes) seconds, packets/s and Kerberos messages/s on
+wall time, peak RSS (the largest process), and the ratios tshark / krbtrace of wall and of CPU seconds. Messages
+found are checked against the ``manifest.json`` beside each capture.
 """
 
 from __future__ import annotations
@@ -70,8 +73,9 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float
 
 
 def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
+    """The best wall clock and the best CPU seconds of ``repeat`` runs (each its own minimum), the largest RSS."""
     runs = [run(cmd, env) for _ in range(repeat)]
-    return min(runs, key=lambda r: r[1])
+    return min(r[0] for r in runs), min(r[1] for r in runs), max(r[2] for r in runs), runs[0][3]
 
 
 def main() -> None:
@@ -84,25 +88,26 @@ def main() -> None:
     files = args.files or [
         p for p in (out / f"{kind}.{ext}" for ext in ("pcap", "pcapng") for kind in ("mixed", "kerberos")) if p.exists()
     ]
-    manifest_path = HERE / "out" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     tshark = shutil.which("tshark")
     for path in files:
         if not path.exists():
             raise SystemExit(f"{path} missing: run python3 bench/make_captures.py first")
+        manifest_path = path.parent / "manifest.json"
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
         want = manifest.get(path.name, {})
         print(f"\n{path.name}: {path.stat().st_size / 2**20:.0f} MiB, manifest {want}")
-        print(f"  {'tool':<18}{'wall s':>8}{'cpu s':>8}{'pkt/s':>11}{'msg/s':>9}{'RSS MiB':>9}  found")
+        print(f"  {'tool':<18}{'wall s':>8}{'cpu s':>8}{'pkt/s':>11}{'msg/s':>9}{'RSS MiB':>9}  found (rates on wall)")
         results = {}
         wall, cpu, rss, text = best([sys.executable, "-c", READ, str(path)], args.repeat, env)
         found, packets = (int(x) for x in text.split()[:2])
         results["read_capture"] = (wall, cpu, rss, found, packets)
         if args.cli:
-            with tempfile.TemporaryDirectory() as tmp:
-                cmd = [sys.executable, "-m", "krbtrace.cli", "timeline", str(path), "-o", f"{tmp}/t.parquet"]
-                wall, cpu, rss, _ = best(cmd, args.repeat, env)
-            results["krbtrace timeline"] = (wall, cpu, rss, found, packets)
+            for tool, extra in (("timeline", []), ("timeline --jobs 1", ["--jobs", "1"])):
+                with tempfile.TemporaryDirectory() as tmp:
+                    cmd = [sys.executable, "-m", "krbtrace.cli", "timeline", str(path), "-o", f"{tmp}/t.parquet"]
+                    wall, cpu, rss, _ = best(cmd + extra, args.repeat, env)
+                results[tool] = (wall, cpu, rss, found, packets)
         if tshark:
             fields = [
                 "frame.number", "kerberos.msg_type", "kerberos.error_code", "kerberos.CNameString",
@@ -115,13 +120,13 @@ def main() -> None:
             msgs = sum(_top_level(ln.split("\t")[1]) for ln in text.splitlines() if ln)
             results["tshark"] = (wall, cpu, rss, msgs, packets)
         for tool, (wall, cpu, rss, msgs, pk) in results.items():
-            print(f"  {tool:<18}{wall:>8.2f}{cpu:>8.2f}{pk / cpu:>11,.0f}{msgs / cpu:>9,.0f}{rss:>9}  {msgs}")
+            print(f"  {tool:<18}{wall:>8.2f}{cpu:>8.2f}{pk / wall:>11,.0f}{msgs / wall:>9,.0f}{rss:>9}  {msgs}")
         if "tshark" in results:
-            t_cpu = results["tshark"][1]
+            t_wall, t_cpu = results["tshark"][0], results["tshark"][1]
             for tool in results:
                 if tool != "tshark":
                     w, c = results[tool][0], results[tool][1]
-                    print(f"  ratio tshark/{tool}: {t_cpu / c:.1f}x CPU, {results['tshark'][0] / w:.1f}x wall")
+                    print(f"  ratio tshark/{tool:<18} {t_wall / w:5.1f}x wall {t_cpu / c:5.1f}x CPU")
         if want and results["read_capture"][3] != want.get("kerberos_messages"):
             print(f"  !! read_capture found {results['read_capture'][3]} messages, manifest says {want}")
 

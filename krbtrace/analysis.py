@@ -177,6 +177,7 @@ def analyze(
     service: str | None = None,
     host: str | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> Analysis:
     """Read captures and event logs (files, folders, globs), correlate and diagnose them.
 
@@ -184,10 +185,10 @@ def analyze(
     computer name) keep the attempts that involve them. A file that cannot be used is recorded in
     ``Analysis.reports`` (``fatal``) and skipped; with ``strict=True`` it, or any counted parse issue, raises
     :class:`parsers.errors.MalformedFile` instead. ``progress`` is called as records are read and as later steps
-    finish.
+    finish. ``jobs``: processes per large plain capture (see :func:`krbtrace.timeline.iter_inputs`).
     """
     reports: list[ParseReport] = []
-    records: Iterable[KrbRecord] = iter_inputs(paths, reports, evtx_backend=evtx_backend)
+    records: Iterable[KrbRecord] = iter_inputs(paths, reports, evtx_backend=evtx_backend, jobs=jobs)
     if progress is not None:
         records = _counted(records, progress)
     df = frame(records)

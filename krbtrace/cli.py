@@ -6,13 +6,14 @@ Exit codes: 0 success; 2 usage error, an input that could not be used, or (with 
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from parsers.record import ParseReport
+from parsers.record import KrbRecord, ParseReport
 
 from . import __version__
 from .cli_analyze import add_analyze_options, run_analyze
@@ -39,6 +40,33 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="EVTX reader: the Rust-backed 'evtx' package (default, fast) or pure-Python 'python-evtx'",
     )
     p.add_argument("--strict", action="store_true", help="exit 2 when any parse issue was counted")
+    p.add_argument(
+        "--jobs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="processes that read a plain (not gzip) capture of 16 MiB or more together, a range of it each; the "
+        "rows and issues are one process's (default: the CPUs this process may use, at most 8; 1: one process)",
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return n
+
+
+def jobs_of(args: argparse.Namespace) -> int:
+    """The ``--jobs`` value, or the default (the CPUs this process may use, at most 8)."""
+    if args.jobs is not None:
+        return int(args.jobs)
+    from parsers.parallel import default_jobs
+
+    return default_jobs()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +110,7 @@ def _print_fatal(report: ParseReport) -> None:
 
 
 def _load(args: argparse.Namespace, reports: list[ParseReport]) -> pl.DataFrame:
-    return load(*args.files, evtx_backend=args.evtx_backend, reports=reports, on_error=_print_fatal)
+    return load(*args.files, evtx_backend=args.evtx_backend, jobs=jobs_of(args), reports=reports, on_error=_print_fatal)
 
 
 def _exit_code(args: argparse.Namespace, reports: Sequence[ParseReport]) -> int:
@@ -107,6 +135,13 @@ def _print_table(df: pl.DataFrame, limit: int | None) -> None:
         print(f"... {df.height - limit} more rows (use -o to write them all)")
 
 
+def _started(records: Iterator[KrbRecord]) -> Iterator[KrbRecord]:
+    """``records`` with the first row already read: the reading (and a parallel read's other processes) starts
+    before the writer imports pyarrow, not after."""
+    first = next(records, None)
+    return records if first is None else itertools.chain((first,), records)
+
+
 def cmd_timeline(args: argparse.Namespace) -> int:
     """``krbtrace timeline``: decode and print or write the timeline."""
     if args.output is not None:
@@ -117,8 +152,10 @@ def cmd_timeline(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     reports: list[ParseReport] = []
     if args.output is not None:  # streamed: memory holds one batch of rows whatever the input size
-        records = iter_inputs(args.files, reports, evtx_backend=args.evtx_backend, on_error=_print_fatal)
-        n = write_records(records, args.output)
+        records = iter_inputs(
+            args.files, reports, evtx_backend=args.evtx_backend, jobs=jobs_of(args), on_error=_print_fatal
+        )
+        n = write_records(_started(records), args.output)
         print(f"wrote {n} rows to {args.output}", file=sys.stderr)
         return _exit_code(args, reports)
     df = _load(args, reports)

@@ -83,6 +83,7 @@ class ProgressLine:
 def run_analyze(args: argparse.Namespace) -> int:
     # Imported here so that `krbtrace timeline` and `--help` do not pay for polars and the rules.
     from .analysis import analyze
+    from .cli import jobs_of
     from .output import write_frame
 
     """Run ``krbtrace analyze``; returns the exit code (0, 1 findings at or above --fail-on, 2 input error)."""
@@ -106,6 +107,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             service=args.service,
             host=args.host,
             progress=progress,
+            jobs=jobs_of(args),
         )
     except MalformedFile as exc:
         print(f"krbtrace: {exc}", file=sys.stderr)

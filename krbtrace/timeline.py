@@ -110,9 +110,12 @@ def iter_inputs(
     reports: list[ParseReport],
     *,
     evtx_backend: str = "evtx",
+    jobs: int = 1,
     on_error: Callable[[ParseReport], None] | None = None,
 ) -> Iterator[KrbRecord]:
     """Records of every input in turn. Each file gets a :class:`ParseReport` appended to ``reports``.
+
+    ``jobs`` > 1: a large plain capture is read by that many processes (:mod:`parsers.parallel`; same rows).
 
     A file that cannot be used at all (``parsers.errors.Error`` or ``OSError``) gets ``report.fatal`` set, is
     passed to ``on_error`` and skipped; the other files are still read.
@@ -121,7 +124,7 @@ def iter_inputs(
         report = ParseReport(source=str(path))
         reports.append(report)
         try:
-            yield from parsers.iter_records(path, report, evtx_backend=evtx_backend)
+            yield from parsers.iter_records(path, report, evtx_backend=evtx_backend, jobs=jobs)
         except (Error, OSError) as exc:
             report.fatal = _reason(exc)
             log.debug("cannot read %s", path, exc_info=True)
@@ -138,14 +141,15 @@ def _reason(exc: BaseException) -> str:
 def load(
     *paths: str | Path,
     evtx_backend: str = "evtx",
+    jobs: int = 1,
     reports: list[ParseReport] | None = None,
     on_error: Callable[[ParseReport], None] | None = None,
 ) -> pl.DataFrame:
     """Read captures and event logs into one timeline (``TIMELINE`` columns), sorted by time.
 
     Files, folders (recursively) and glob patterns are accepted; ``reports`` (if given) receives one
-    :class:`ParseReport` per file.
+    :class:`ParseReport` per file. ``jobs``: processes per large plain capture (see :func:`iter_inputs`).
     """
     sink = reports if reports is not None else []
-    df = frame(iter_inputs(paths, sink, evtx_backend=evtx_backend, on_error=on_error))
+    df = frame(iter_inputs(paths, sink, evtx_backend=evtx_backend, jobs=jobs, on_error=on_error))
     return df.sort("ts", maintain_order=True)

@@ -71,12 +71,15 @@ def detect(path: str | Path) -> str:
     return kind
 
 
-def iter_records(path: str | Path, report: ParseReport, *, evtx_backend: str = "evtx") -> Iterator[KrbRecord]:
+def iter_records(
+    path: str | Path, report: ParseReport, *, evtx_backend: str = "evtx", jobs: int = 1
+) -> Iterator[KrbRecord]:
     """Kerberos records of one file, in file order, streaming.
 
     Problems inside a usable file are counted in ``report`` and never raised. A file that cannot be used at all
     raises :class:`UnsupportedFormat` or :class:`MalformedFile` (or ``OSError``) before or while reading.
-    ``evtx_backend`` selects the EVTX reader: ``"evtx"`` (Rust, default) or ``"python-evtx"``.
+    ``evtx_backend`` selects the EVTX reader: ``"evtx"`` (Rust, default) or ``"python-evtx"``. ``jobs`` > 1 lets
+    a large plain capture be read by that many processes (:mod:`parsers.parallel`; the same rows and report).
     """
     kind = detect(path)
     report.source_kind = kind
@@ -84,7 +87,7 @@ def iter_records(path: str | Path, report: ParseReport, *, evtx_backend: str = "
         from .capture import read_capture
         from .carriers import DEFAULT
 
-        return read_capture(str(path), report, DEFAULT)
+        return read_capture(str(path), report, DEFAULT, jobs=jobs)
     if kind == "evtx":
         from .evtx import read_evtx
 

@@ -47,6 +47,8 @@ _make = KrbRecord._make
 _TCP_HEADER = struct.Struct("!HHI4xBB").unpack_from  # ports, sequence number, data offset, flags
 _UDP_HEADER = struct.Struct("!HHH").unpack_from  # ports, length
 _REQUESTS = frozenset({"AS-REQ", "TGS-REQ", "AP-REQ", "KPASSWD-REQ"})
+#: First octets of AS-REQ, TGS-REQ, AP-REQ ([APPLICATION 10, 12, 14], RFC 4120 §5.4.1, §5.5.1).
+_REQUEST_TAGS: Final = frozenset({b"\x6a", b"\x6c", b"\x6e"})
 #: UDP request phases remembered for matching KRB-ERRORs (the oldest are forgotten first).
 MAX_UDP_PAIRS = 65_536
 
@@ -69,7 +71,9 @@ class _Addr(dict[bytes, str]):
         return text
 
 
-def read_capture(path: str, report: ParseReport, carriers: Sequence[Carrier] = ()) -> Iterator[KrbRecord]:
+def read_capture(
+    path: str, report: ParseReport, carriers: Sequence[Carrier] = (), *, jobs: int = 1
+) -> Iterator[KrbRecord]:
     """Every Kerberos message of a pcap/pcapng file (gzip-compressed or not), in the order they complete.
 
     Yields one :class:`KrbRecord` per message with ts, source (``path``), source_kind, record_no (frame number),
@@ -78,7 +82,16 @@ def read_capture(path: str, report: ParseReport, carriers: Sequence[Carrier] = (
     ``carriers`` are application carriers offered every TCP flow that is not on 88/464.
     Raises :class:`~parsers.errors.UnsupportedFormat` / :class:`~parsers.errors.MalformedFile` at once (before
     the first row is asked for) when the file is not a usable capture; ``OSError`` when it cannot be opened.
+    ``jobs`` > 1 lets a large plain file be read by that many processes (:mod:`parsers.parallel`): the same rows in
+    the same order, the same report.
     """
+    if jobs > 1:
+        from . import parallel
+
+        plan = parallel.plan(path, jobs, tuple(carriers))
+        if plan is not None:
+            report.source_kind = plan.kind
+            return parallel.read(plan, report)
     fh = open_capture(path)
     watch: dict[int, int] = {}  # port pairs of the TCP flows being followed (see FlowTable)
     try:
@@ -193,6 +206,7 @@ class _Reader:
         self.flows = FlowTable(report, self._decide, watch)
         self.addr = _Addr()
         self.udp_phase: dict[tuple[bytes, int, bytes, int], str | None] = {}
+        self.quiet = False  # rows unwanted (Pipeline.rows): decode only the requests, whose phase is remembered
 
     def _wanted(self, proto: int, first: bytes) -> bool:
         """Whether a fragmented datagram is worth reassembling, from the first octets of its transport header."""
@@ -209,7 +223,7 @@ class _Reader:
         port = server_port if server_port in KRB_PORTS else next((p for p in ports if p in KRB_PORTS), 0)
         if port:
             name, decode = _carrier_of(port)
-            return RecordMarkFlow(name, decode, self.report)
+            return RecordMarkFlow(name, self._kdc if port == 88 else decode, self.report)
         for carrier in self.carriers:
             try:
                 if carrier.accepts(server_port, first, from_client):
@@ -221,7 +235,14 @@ class _Reader:
                 self.report.add("carrier_error", None, f"{getattr(carrier, 'name', carrier)}: {exc!r}")
         return None
 
-    def run(self, frames: Iterator[tuple[int, int, int, bytes, int]]) -> Iterator[KrbRecord]:
+    def _kdc(self, record: bytes) -> dict[str, object]:
+        if self.quiet and record[:1] not in _REQUEST_TAGS:
+            raise KrbDecodeError("not decoded")  # a reply while only the state matters: its row is thrown away
+        return decode_message(record)
+
+    def run(self, frames: Iterator[tuple[int, int, int, bytes, int]], finish: bool = True) -> Iterator[KrbRecord]:
+        """The rows of ``frames``; with ``finish`` (the end of the capture) then those of the flows and fragments
+        still open. Without it the state stays as it is, for the frames that follow (:mod:`parsers.parallel`)."""
         report = self.report
         net = self.net
         flows = self.flows
@@ -261,6 +282,8 @@ class _Reader:
                 )
                 for flow, from_client, fields, mts, mno in done:
                     yield tcp_row(flow, from_client, fields, mts, mno)
+        if not finish:
+            return
         net.finish()
         for flow, from_client, fields, mts, mno in flows.finish_all():
             yield self._tcp_row(flow, from_client, fields, mts, mno)
@@ -279,6 +302,8 @@ class _Reader:
             server_port, to_server = sport, False
         else:
             return None
+        if self.quiet and not to_server:
+            return None  # a reply while only the state matters (the requests' phases): its row is thrown away
         if ulen < 8:
             report.add("bad_udp_header", frame_no, f"UDP length {ulen}")
             return None

@@ -35,7 +35,7 @@ from .record import ParseReport
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_FRAME", "Frame", "Prefilter", "iter_frames", "open_capture", "read_head", "sniff"]
+__all__ = ["MAX_FRAME", "Frame", "Prefilter", "Span", "iter_frames", "open_capture", "read_head", "sniff"]
 
 PCAP_MAGICS: Final[dict[bytes, tuple[str, bool]]] = {
     b"\xd4\xc3\xb2\xa1": ("<", False),
@@ -80,13 +80,55 @@ def read_head(fh: BinaryIO) -> bytes:
     return _read(fh, 24)
 
 
+class Span:
+    """A byte range of a plain (memory-mappable) capture file, walked on its own (:mod:`parsers.parallel`).
+
+    ``start`` is the offset of a record or block, ``stop`` the offset to stop at (None: the end of the file, with
+    the end-of-file checks as usual), ``first_frame`` the number of the frames before ``start``. A bounded walk
+    never reports the end of its range as damage: a record crossing ``stop`` ends it with ``exact`` False, ``end``
+    the offset it reached; with ``fixed_section`` a new pcapng section or interface ends any walk with ``broken``.
+    pcapng: ``endian`` and ``ifaces`` are the section's state at ``start`` (``fixed_section``: taken from the file's
+    head), and are left at the walk's final state.
+    """
+
+    __slots__ = (
+        "broken",
+        "end",
+        "endian",
+        "exact",
+        "first_frame",
+        "fixed_section",
+        "frames",
+        "ifaces",
+        "start",
+        "stop",
+    )
+
+    def __init__(self, start: int, stop: int | None, first_frame: int = 0) -> None:
+        self.start = start
+        self.stop = stop
+        self.first_frame = first_frame
+        self.endian = "<"
+        self.ifaces: list[_Interface] = []
+        self.fixed_section = False
+        self.end = start
+        self.exact = False
+        self.frames = 0  # frames walked in the range
+        self.broken = False  # ended at a new section or interface (``fixed_section``): not the range's end
+
+
 def iter_frames(
-    fh: BinaryIO, head: bytes, report: ParseReport, keep_for: Callable[[int], Prefilter | None]
+    fh: BinaryIO,
+    head: bytes,
+    report: ParseReport,
+    keep_for: Callable[[int], Prefilter | None],
+    span: Span | None = None,
 ) -> Iterator[Frame]:
     """The frames of a pcap or pcapng stream that ``keep_for(link_type)`` keeps; ``report.units`` counts them all.
 
     ``head`` is what :func:`read_head` returned. ``keep_for`` returns the prefilter of a link type, or None when the
-    link type is not supported.
+    link type is not supported. With ``span`` only that range of the file is walked (``fh`` must be a plain file;
+    raises :class:`MalformedFile` when it cannot be memory-mapped).
     """
     kind = sniff(head)
     if kind is None:
@@ -94,8 +136,8 @@ def iter_frames(
     if kind == "pcap":
         if len(head) < 24:
             raise MalformedFile(f"pcap file header cut short ({len(head)} of 24 octets)")
-        return _pcap(fh, head, report, keep_for)
-    return _pcapng(fh, head, report, keep_for)
+        return _pcap(fh, head, report, keep_for, span)
+    return _pcapng(fh, head, report, keep_for, span)
 
 
 def _read(fh: BinaryIO, n: int) -> bytes:
@@ -105,8 +147,25 @@ def _read(fh: BinaryIO, n: int) -> bytes:
         raise MalformedFile(f"unreadable capture: {exc}") from exc
 
 
+def _spanned(fh: BinaryIO, span: Span | None) -> tuple[mmap.mmap | None, int, int, bool]:
+    """(map, end of the walk, first offset, bounded) of a walk over the whole stream or over ``span``."""
+    mapped = _map(fh)
+    if span is None:
+        return mapped, 0 if mapped is None else len(mapped), 0, False
+    if mapped is None:
+        raise MalformedFile("a capture range needs a plain file")
+    n = len(mapped)
+    if span.stop is None or span.stop >= n:
+        return mapped, n, span.start, False
+    return mapped, span.stop, span.start, True
+
+
 def _pcap(
-    fh: BinaryIO, head: bytes, report: ParseReport, keep_for: Callable[[int], Prefilter | None]
+    fh: BinaryIO,
+    head: bytes,
+    report: ParseReport,
+    keep_for: Callable[[int], Prefilter | None],
+    span: Span | None = None,
 ) -> Iterator[Frame]:
     endian, nano = PCAP_MAGICS[head[:4]]
     (network,) = struct.unpack_from(endian + "I", head, 20)
@@ -115,15 +174,15 @@ def _pcap(
     # the time stamp is unpacked only for the frames kept: most are not
     lengths = struct.Struct(endian + "8xII").unpack_from
     stamp = struct.Struct(endian + "II").unpack_from
-    frame_no = 0
+    first = frame_no = 0 if span is None else span.first_frame
     buf: bytes | mmap.mmap = b""
     pos = n = 0
     fused = fused_ethernet(keep, endian, nano, stamp) if linktype == 1 else None
-    mapped = _map(fh)
+    mapped, n, pos, bounded = _spanned(fh, span)
     if mapped is not None:
-        buf, n, pos = mapped, len(mapped), 24
+        buf, pos = mapped, max(pos, 24)
     window = n if mapped is None else _WINDOW
-    released = 0
+    released = pos - pos % mmap.PAGESIZE
     try:
         if keep is None:
             keep = _never
@@ -131,7 +190,7 @@ def _pcap(
             if n - pos < 16:
                 more = b"" if mapped is not None else _read_more(fh, report, 0)
                 if not more:
-                    if n - pos:
+                    if n - pos and not bounded:
                         report.add("truncated_file", frame_no + 1, f"{n - pos} octets of a record header")
                     return
                 buf = buf[pos:] + more
@@ -141,6 +200,8 @@ def _pcap(
             incl, orig = lengths(buf, pos)
             end = pos + 16 + incl
             if end > n:
+                if bounded:
+                    return  # the record crosses the range's end: not a boundary
                 if incl > MAX_FRAME:
                     report.add("bad_record_length", frame_no + 1, f"record of {incl} octets; the rest is unreadable")
                     return
@@ -170,9 +231,11 @@ def _pcap(
     finally:
         if mapped is not None:
             mapped.close()
-        report.units += frame_no
-        if keep is _never and frame_no:
-            report.add("unsupported_link_type", None, f"link type {linktype}", n=frame_no)
+        report.units += frame_no - first
+        if span is not None:
+            span.end, span.exact, span.frames = pos, pos == n, frame_no - first
+        if keep is _never and frame_no > first:
+            report.add("unsupported_link_type", None, f"link type {linktype}", n=frame_no - first)
 
 
 #: How much of a memory-mapped file is walked before the pages behind are released.
@@ -245,21 +308,26 @@ class _Interface:
 
 
 def _pcapng(
-    fh: BinaryIO, head: bytes, report: ParseReport, keep_for: Callable[[int], Prefilter | None]
+    fh: BinaryIO,
+    head: bytes,
+    report: ParseReport,
+    keep_for: Callable[[int], Prefilter | None],
+    span: Span | None = None,
 ) -> Iterator[Frame]:
-    endian = "<"
-    ifaces: list[_Interface] = []
-    frame_no = 0
+    endian = "<" if span is None else span.endian
+    ifaces: list[_Interface] = [] if span is None else list(span.ifaces)
+    first = frame_no = 0 if span is None else span.first_frame
+    fixed = span is not None and span.fixed_section
     unsupported = 0
     unknown_linktypes: set[int] = set()
     buf: bytes | mmap.mmap = head
     pos = 0
     n = len(buf)
-    mapped = _map(fh)
+    mapped, mapped_n, start, bounded = _spanned(fh, span)
     if mapped is not None:
-        buf, n = mapped, len(mapped)
-    released = 0
-    fused: Callable[[bytes, int, int, int], Iterator[Frame | int]] | None = None
+        buf, n, pos = mapped, mapped_n, start
+    released = pos - pos % mmap.PAGESIZE
+    fused = fused_epb(ifaces, endian) if ifaces else None
     try:
         while True:
             if fused is not None and n - pos >= FUSED_NG_SPAN:
@@ -274,7 +342,7 @@ def _pcapng(
             if n - pos < 12:
                 more = b"" if mapped is not None else _read_more(fh, report, 0)
                 if not more:
-                    if n - pos:
+                    if n - pos and not bounded:
                         report.add("truncated_file", frame_no + 1, f"{n - pos} octets of a block header")
                     return
                 buf = buf[pos:] + more
@@ -282,6 +350,10 @@ def _pcapng(
                 pos = 0
                 continue
             btype = buf[pos : pos + 4]
+            if fixed and (btype == PCAPNG_SHB or struct.unpack_from(endian + "I", buf, pos)[0] == 1):
+                assert span is not None
+                span.broken = True
+                return  # a new section or interface: this range cannot be read from the head's state
             if btype == PCAPNG_SHB:
                 new = _BOM.get(buf[pos + 8 : pos + 12])
                 if new is None:
@@ -294,6 +366,8 @@ def _pcapng(
                 return
             end = pos + blen
             if end > n:
+                if bounded:
+                    return  # the block crosses the range's end: not a boundary
                 more = b"" if mapped is not None else _read_more(fh, report, end - n)
                 if not more:
                     report.add("truncated_file", frame_no + 1, f"{n - pos} of {blen} octets of a block")
@@ -359,7 +433,10 @@ def _pcapng(
     finally:
         if mapped is not None:
             mapped.close()
-        report.units += frame_no
+        report.units += frame_no - first
+        if span is not None:
+            span.end, span.exact, span.frames = pos, pos == n, frame_no - first
+            span.endian, span.ifaces = endian, ifaces
         if unsupported:
             kinds = ", ".join(str(t) for t in sorted(unknown_linktypes))
             report.add("unsupported_link_type", None, f"link type {kinds}", n=unsupported)
