@@ -15,7 +15,7 @@ RSS is that mode's alone), best of ``--repeat`` runs (wall and CPU each their ow
 * ``bare+orjson``: ``bare-1t`` plus ``orjson.loads`` of every record (the cheapest loop that looks inside events);
 * ``read_evtx``: ``for row in parsers.evtx.read_evtx(path, report)``, KrbRecord rows, one process (``jobs=1``);
 * ``read_evtx-jN``: the same with ``jobs=N`` worker processes (``--jobs``, default
-  :func:`parsers.evtxpool.default_jobs`: the CPUs this process may use, at most 8);
+  :func:`parsers.jobs.default_jobs`: the CPUs this process may use, at most 8);
 * ``cli``: ``python3 -m krbtrace.cli timeline FILE -o out.parquet`` (rows -> Parquet, streamed), the CLI's default
   jobs; ``cli-j1``: the same with ``--jobs 1`` (only when the CLI has ``--jobs``);
 * ``python-evtx``: ``read_evtx(..., backend="python-evtx")`` on the first 2 chunks only;
@@ -203,7 +203,7 @@ def main() -> None:
     ap.add_argument("--kerberos-share", type=float, default=0.3)
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "krbtrace-bench")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--jobs", type=int, help="read_evtx-jN workers (default: evtxpool.default_jobs())")
+    ap.add_argument("--jobs", type=int, help="read_evtx-jN workers (default: parsers.jobs.default_jobs())")
     ap.add_argument("--before", type=Path, help="another checkout to measure read_evtx and cli from, side by side")
     ap.add_argument("--modes", help="comma-separated subset of the modes (default: all)")
     ap.add_argument("--measure", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
@@ -230,7 +230,7 @@ def main() -> None:
     with open(path, "rb") as fh:
         slice_path.write_bytes(fh.read(HEADER + 2 * CHUNK))
     if args.jobs is None:
-        from parsers.evtxpool import default_jobs
+        from parsers.jobs import default_jobs
 
         args.jobs = default_jobs()
     modes = ["bare", "bare-1t", "bare+orjson", "read_evtx", f"read_evtx-j{args.jobs}", "cli"]

@@ -45,8 +45,9 @@ def _common(p: argparse.ArgumentParser) -> None:
         type=_positive,
         default=None,
         metavar="N",
-        help="processes that read a plain (not gzip) capture of 16 MiB or more together, a range of it each; the "
-        "rows and issues are one process's (default: the CPUs this process may use, at most 8; 1: one process)",
+        help="processes that read one large file together: a plain (not gzip) capture of 16 MiB or more, a range of "
+        "it each, or an EVTX log of 8 MiB or more, batches of chunks each; the rows and issues are one process's "
+        "(default: the CPUs this process may use, at most 8; 1: one process)",
     )
 
 
@@ -64,7 +65,7 @@ def jobs_of(args: argparse.Namespace) -> int:
     """The ``--jobs`` value, or the default (the CPUs this process may use, at most 8)."""
     if args.jobs is not None:
         return int(args.jobs)
-    from parsers.parallel import default_jobs
+    from parsers.jobs import default_jobs
 
     return default_jobs()
 

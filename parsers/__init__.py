@@ -91,7 +91,7 @@ def iter_records(
     if kind == "evtx":
         from .evtx import read_evtx
 
-        return read_evtx(str(path), report, backend=evtx_backend)
+        return read_evtx(str(path), report, backend=evtx_backend, jobs=jobs)
     from .events import read_events
 
     return read_events(str(path), report, kind)

@@ -307,7 +307,7 @@ def read_evtx(path: str, report: ParseReport, backend: str = "evtx", jobs: int =
 
     ``jobs`` > 1 reads a file of at least :data:`parsers.evtxpool.PARALLEL_MIN_BYTES` with that many forked worker
     processes (``"evtx"`` backend, where ``fork`` exists, not inside a daemonic worker); rows, their order and
-    ``report`` are those of ``jobs=1``. The caller chooses ``jobs`` (e.g. :func:`parsers.evtxpool.default_jobs`).
+    ``report`` are those of ``jobs=1``. The caller chooses ``jobs`` (e.g. :func:`parsers.jobs.default_jobs`).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown EVTX backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -51,8 +51,6 @@ log = logging.getLogger(__name__)
 PARALLEL_MIN_BYTES: Final = 8 << 20
 #: Chunks per batch at most (4 MiB); smaller files get smaller batches, so every worker has several.
 BATCH_CHUNKS: Final = 64
-#: The most workers :func:`default_jobs` suggests.
-MAX_JOBS: Final = 8
 #: Test knob: a worker given the batch that starts at this chunk index exits at once (a killed worker).
 _DIE_AT: int | None = None
 
@@ -66,15 +64,6 @@ def usable() -> bool:
     """Whether this process can start workers: ``fork`` exists here (not on Windows) and this is not itself a
     daemonic worker (those may not have children)."""
     return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
-
-
-def default_jobs() -> int:
-    """Workers for a caller that wants "all the CPUs this process may use", capped at :data:`MAX_JOBS`."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_JOBS))
 
 
 class _Issues:

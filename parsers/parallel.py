@@ -50,21 +50,11 @@ from .record import MAX_EXAMPLES, KrbRecord, ParseReport
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BATCH", "MAX_JOBS", "Plan", "default_jobs", "plan", "read"]
+__all__ = ["BATCH", "Plan", "plan", "read"]
 
 #: Rows per pickled batch in a child's spill file.
 BATCH: Final = 2048
-MAX_JOBS: Final = 8
 _make = KrbRecord._make
-
-
-def default_jobs() -> int:
-    """The CPUs this process may run on, at most :data:`MAX_JOBS`."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    return max(1, min(MAX_JOBS, n))
 
 
 class _Gate(ParseReport):

@@ -263,12 +263,6 @@ def test_batches_cover_every_chunk_once(n_chunks: int, jobs: int, most: int) -> 
     assert all(1 <= count <= most for _, count in got)
 
 
-def test_default_jobs_is_the_usable_cpus_capped() -> None:
-    import os
-
-    assert evtxpool.default_jobs() == max(1, min(len(os.sched_getaffinity(0)), evtxpool.MAX_JOBS))
-
-
 def _runs(ids: list[int]) -> list[tuple[int, int]]:
     runs: list[tuple[int, int]] = []
     for r in ids:

@@ -387,10 +387,6 @@ def test_cli_jobs_option(tmp_path: Path, tiny: None, capsys: pytest.CaptureFixtu
     assert "not a positive whole number" in capsys.readouterr().err
 
 
-def test_default_jobs_is_the_usable_cpus() -> None:
-    assert parallel.default_jobs() == max(1, min(parallel.MAX_JOBS, len(os.sched_getaffinity(0))))
-
-
 def test_cuts_land_on_the_next_record(tmp_path: Path) -> None:
     """From any guessed offset the search finds the first record at or after it (record offsets computed here, from
     the pcap format), also when the payloads hold record-like octets."""
