@@ -293,13 +293,19 @@ def diagnose(facts: pl.DataFrame, rules: tuple[Rule, ...] | None = None) -> pl.D
     for i, rule in enumerate(rules):
         if not rule.fallback and hits[i]:
             claimed = claimed | masks[f"m{i}"]
-    taken = facts.filter(masks.select(claimed.alias("c"))["c"]).select(key.alias("k"))["k"].unique()
+    # A fallback rule speaks for what no other rule explained: not for an exchange another rule took, unless the
+    # row carries an error code that rule did not explain (an exchange can hold two different errors).
+    code_key = pl.format("{}:{}", key, pl.col("error_code"))
+    took = facts.filter(masks.select(claimed.alias("c"))["c"]).select(key.alias("k"), code_key.alias("kc"))
+    taken = (pl.col("error_code").is_null() & key.is_in(took["k"].unique().implode())) | code_key.is_in(
+        took["kc"].drop_nulls().unique().implode()
+    ).fill_null(False)
     for i, rule in sorted(enumerate(rules), key=lambda p: p[1].fallback):
         if not hits[i]:
             continue
         rows = facts.filter(masks[f"m{i}"])
         if rule.fallback:
-            rows = rows.filter(~key.is_in(taken.implode()))
+            rows = rows.filter(~taken)
             if rows.height == 0:
                 continue
         found.extend(_findings(rule, notes.add(rows)))

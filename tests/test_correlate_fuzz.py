@@ -73,6 +73,21 @@ def test_random_timelines_keep_the_invariants(specs):
     a.to_json()
 
 
+def test_two_different_errors_in_one_exchange_are_both_explained():
+    # Found by the fuzz test: a specific rule (spn_unknown, for the 7) took the exchange, and the fallback then
+    # stayed silent about the other error. A fallback only yields to a rule that explained the same error.
+    req = {"t": 0, "msg_type": "TGS-REQ", "src_ip": "10.0.0.5", "dst_ip": "10.0.0.1", "src_port": 50003}
+    req |= {"dst_port": 88, "service": "host/a.corp.example", "nonce": 3}
+    err = {"msg_type": "KRB-ERROR", "src_ip": "10.0.0.1", "dst_ip": "10.0.0.5", "src_port": 88, "dst_port": 50003}
+    a = analyze_frame(example_frame([req, {**err, "t": 0.01, "error_code": 7}, {**err, "t": 0.02, "error_code": 26}]))
+    assert a.exchanges.height == 1 and a.exchanges["outcome"].to_list() == ["failed"]
+    by_row = {r: rule for rule, ids in a.findings.select("rule", "row_ids").iter_rows() for r in ids}
+    assert by_row == {1: "spn_unknown", 2: "unknown_error"}
+    # The same error twice (a retransmitted reply) in a taken exchange stays one finding.
+    a = analyze_frame(example_frame([req, {**err, "t": 0.01, "error_code": 7}, {**err, "t": 0.02, "error_code": 7}]))
+    assert a.findings["rule"].to_list() == ["spn_unknown"]
+
+
 def test_a_hundred_thousand_identical_requests_are_one_exchange():
     # UDP retransmissions without end (hostile or broken client): one exchange, no quadratic work.
     df = example_frame(
