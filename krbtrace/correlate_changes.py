@@ -150,27 +150,48 @@ def _cn(dn: str | None, object_class: str | None) -> str | None:
     return name + "$" if (object_class or "").lower() == "computer" and not name.endswith("$") else name
 
 
-def _account_change(event_id: int, data: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """4738/4742: the kinds and the values (delegation targets, SPNs) of one event."""
+def _account_change(data: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """4738/4742: the kinds of the flag and delegation changes of one event, and the delegation targets."""
     kinds = [UAC_MESSAGES[m] for m in _items(data.get("UserAccountControl")) if m in UAC_MESSAGES]
     old, new = _number(data.get("OldUacValue")), _number(data.get("NewUacValue"))
     if old is not None and new is not None:  # producers that render the flags as text still give the numbers
         kinds += _bit_kinds(old, new, SAM_BITS)
-    values: list[str] = []
     targets = _items(data.get("AllowedToDelegateTo"))
-    if targets:
-        # "<value not set>" (event-4738.md) when the list was emptied.
-        cleared = "<value" in " ".join(targets).lower()
-        kinds.append("constrained_delegation_removed" if cleared else "constrained_delegation_set")
-        values += [] if cleared else targets
-    spns = _items(data.get("ServicePrincipalNames")) if event_id == 4742 else []
-    if spns and "<value" not in " ".join(spns).lower():
-        kinds.append("spn_list_set")  # 4742 shows the whole list after the change, not what was added
-        values += spns
-    return kinds, values
+    if targets and "<value" in " ".join(targets).lower():  # "<value not set>" (event-4738.md): list emptied
+        return [*kinds, "constrained_delegation_removed"], []
+    return ([*kinds, "constrained_delegation_set"], targets) if targets else (kinds, [])
 
 
-def _rows(events: pl.DataFrame) -> list[dict[str, Any]]:
+def _spn_list(spns: list[str], before: set[str] | None) -> tuple[list[str], list[str]]:
+    """4742 ``ServicePrincipalNames`` is the whole list after the change: what was added, if an earlier list of the
+    account is in the inputs (``spn_added``, ``spn_removed``), else the list itself (``spn_list_set``)."""
+    if before is None:
+        return ["spn_list_set"], spns
+    added = [v for v in spns if v.lower() not in before]
+    removed = before - {v.lower() for v in spns}
+    return (["spn_added"] if added else []) + (["spn_removed"] if removed else []), added
+
+
+def _directory_change(
+    client: str | None, d: dict[str, Any], old_uac: dict[tuple[str, str], int]
+) -> tuple[list[str], list[str]]:
+    """5136: the kinds and the value of one attribute change."""
+    attr = (_text(d.get("AttributeLDAPDisplayName")) or "").lower()
+    op = _text(d.get("OperationType"))
+    value = _text(d.get("AttributeValue"))
+    if attr in VALUE_ATTRIBUTES and op in (VALUE_ADDED, VALUE_DELETED):
+        shown = [value] if value and value.lower() not in UNREADABLE_SD else []
+        return [VALUE_ATTRIBUTES[attr][0 if op == VALUE_ADDED else 1]], shown
+    if attr == "useraccountcontrol" and op == VALUE_ADDED:
+        old = old_uac.get((_text(d.get("OpCorrelationID")) or "", (client or "").lower()))
+        new = _number(value)
+        # Without the deleted old value the bits that were already set cannot be told from new ones.
+        if old is not None and new is not None:
+            return _bit_kinds(old, new, LDAP_BITS), []
+    return [], []
+
+
+def _parse(events: pl.DataFrame) -> list[tuple[int, int, str | None, dict[str, Any]]]:
     parsed = []
     for rid, eid, client, data_text in events.select("row_id", "event_id", "client", "event_data").iter_rows():
         try:
@@ -178,6 +199,11 @@ def _rows(events: pl.DataFrame) -> list[dict[str, Any]]:
         except orjson.JSONDecodeError:
             data = {}
         parsed.append((rid, eid, client, data if isinstance(data, dict) else {}))
+    return parsed
+
+
+def _rows(events: pl.DataFrame) -> list[dict[str, Any]]:
+    parsed = _parse(events)  # in time order
     # 5136 userAccountControl: the deleted (old) value of each operation, by OpCorrelationID and object.
     old_uac: dict[tuple[str, str], int] = {}
     for _rid, eid, client, d in parsed:
@@ -187,35 +213,26 @@ def _rows(events: pl.DataFrame) -> list[dict[str, Any]]:
             if value is not None:
                 old_uac[(_text(d.get("OpCorrelationID")) or "", (client or "").lower())] = value
     out = []
-    listed: dict[str, set[str]] = {}  # values a 4738/4742 lists, by account
+    listed: dict[str, set[str]] = {}  # delegation targets a 4738/4742 lists, by account
+    spn_lists: dict[str, set[str]] = {}  # the last 4742 SPN list, by account
     for rid, eid, client, d in parsed:
-        values: list[str] = []
         if eid == 5136:
             object_class = (_text(d.get("ObjectClass")) or "").lower() or None
             target = _cn(client, object_class)
-            attr = (_text(d.get("AttributeLDAPDisplayName")) or "").lower()
-            op = _text(d.get("OperationType"))
-            value = _text(d.get("AttributeValue"))
-            kinds = []
-            if attr in VALUE_ATTRIBUTES and op in (VALUE_ADDED, VALUE_DELETED):
-                kinds.append(VALUE_ATTRIBUTES[attr][0 if op == VALUE_ADDED else 1])
-                if value and value.lower() not in UNREADABLE_SD:
-                    values.append(value)
-            elif attr == "useraccountcontrol" and op == VALUE_ADDED:
-                old = old_uac.get((_text(d.get("OpCorrelationID")) or "", (client or "").lower()))
-                new = _number(value)
-                # Without the deleted old value the bits that were already set cannot be told from new ones.
-                if old is not None and new is not None:
-                    kinds = _bit_kinds(old, new, LDAP_BITS)
+            kinds, values = _directory_change(client, d, old_uac)
         else:
             object_class = "user" if eid == 4738 else "computer"
             target = client
-            kinds, values = _account_change(eid, d)
+            kinds, values = _account_change(d)
+            listed.setdefault((target or "").lower(), set()).update(v.lower() for v in values)
+            spns = _items(d.get("ServicePrincipalNames")) if eid == 4742 else []
+            if spns and "<value" not in " ".join(spns).lower():
+                more, shown = _spn_list(spns, spn_lists.get((target or "").lower()))
+                kinds, values = kinds + more, values + shown
+                spn_lists[(target or "").lower()] = {v.lower() for v in spns}
         kinds = [k for k in KINDS if k in kinds]
         if not kinds:
             continue
-        if eid != 5136:
-            listed.setdefault((target or "").lower(), set()).update(v.lower() for v in values)
         actor = _text(d.get("SubjectUserName"))
         domain = _text(d.get("SubjectDomainName"))
         out.append(
@@ -229,9 +246,9 @@ def _rows(events: pl.DataFrame) -> list[dict[str, Any]]:
                 "change_value": ", ".join(dict.fromkeys(values)) or None,
             }
         )
-    # The 5136 rows of a change repeat, one value each, what its 4738/4742 lists: the list speaks for them.
+    # The 5136 rows of a delegation change repeat, one target each, what its 4738/4742 lists: the list speaks.
     for rec in out:
-        value = rec.pop("event_id") == 5136 and rec["change_value"]
+        value = rec.pop("event_id") == 5136 and "constrained_delegation" in rec["change"] and rec["change_value"]
         if value and value.lower() in listed.get((rec["change_target"] or "").lower(), ()):
             rec["change_value"] = None
     return out
@@ -286,7 +303,8 @@ def _undone_note(rec: dict[str, Any], changes: pl.DataFrame) -> str:
         # An SPN is undone only by removing that SPN.
         if "spn_added" in _kinds(rec["change"]) and other["change_value"] != rec["change_value"]:
             continue
-        return f"It was undone at {_fmt_time(other['ts'])} by {other['change_actor'] or '?'}."
+        what = f"The SPN {rec['change_value']} was removed" if "spn_added" in _kinds(rec["change"]) else "It was undone"
+        return f"{what} at {_fmt_time(other['ts'])} by {other['change_actor'] or '?'}."
     return ""
 
 

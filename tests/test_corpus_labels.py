@@ -136,13 +136,29 @@ def test_spn_on_user_account():
         assert f"user account {_cn(d['ObjectDN'])}" in f["explanation"]
 
 
-@pytest.mark.parametrize(
-    "name", ["ID4742,5136-SPN set on computer account.evtx", "ID4742-SPN set on computer account (DCshadow).evtx"]
-)
-def test_spn_on_computer_accounts_is_no_finding(name: str):
-    path = corpus_path(*PERSISTENCE, name)
+def test_spn_on_a_computer_account_is_no_finding():
+    path = corpus_path(*PERSISTENCE, "ID4742,5136-SPN set on computer account.evtx")
     assert any(d.get("ServicePrincipalNames") not in (None, "-") for _t, d in _events(path, 4742))
-    assert not CHANGE_RULES & set(_findings(path))
+    assert not (CHANGE_RULES | {"dcshadow_spn"}) & set(_findings(path))
+
+
+def test_dcshadow_spn():
+    path = corpus_path(*PERSISTENCE, "ID4742-SPN set on computer account (DCshadow).evtx")
+    lists = [(t, d, d["ServicePrincipalNames"].split()) for t, d in _events(path, 4742)]
+    # The second list adds the DRS replication SPN (MS-DRSR DRS_SPN_CLASS) to the list of the first.
+    [(t_add, d_add, spn)] = [
+        (t, d, s)
+        for (t, d, now), (_t0, _d0, before) in zip(lists[1:], lists, strict=False)
+        for s in now
+        if s not in before
+    ]
+    assert spn.upper().startswith("E3514235-4B06-11D1-AB04-00C04FC2DCD2/")
+    found = _findings(path)
+    assert set(found) == {"dcshadow_spn"}
+    [f] = found["dcshadow_spn"]
+    assert f["severity"] == "high" and f["principals"] == [d_add["TargetUserName"]]
+    assert f"{d_add['SubjectDomainName']}\\{d_add['SubjectUserName']} gave the computer account" in f["explanation"]
+    assert spn in f["explanation"] and _second(t_add) in f["explanation"]
 
 
 def test_rbcd_set():
@@ -204,3 +220,21 @@ def test_kerberoast_ticket_with_low_encryption():
     found = _findings(path)
     [f] = found["rc4_service_ticket"]
     assert {d["ServiceName"] for d in rc4} <= set(f["services"]) and rc4
+
+
+def test_dcshadow_attack_global():
+    path = corpus_path(
+        *BASE, "EVTX_full_APT_attack_steps", "ID4742,4935,4662,4661,5137-DCshadow attack (GLOBAL) failed.evtx"
+    )
+    lists = [d["ServicePrincipalNames"].split() for _t, d in _events(path, 4742)]
+    new = [s for now, before in zip(lists[1:], lists, strict=False) for s in now if s not in before]
+    dir_added = [d for _t, d in _events(path, 5136) if d["OperationType"] == "%%14674"]
+    dir_removed = [(t, d) for t, d in _events(path, 5136) if d["OperationType"] == "%%14675"]
+    assert new[0].upper().startswith("E3514235-4B06-11D1-AB04-00C04FC2DCD2/")
+    assert [d["AttributeValue"] for d in dir_added] == ["GC/jump01.offsec.lan/offsec.lan"]
+    [f] = _findings(path)["dcshadow_spn"]
+    assert all(s in f["explanation"] for s in new) and dir_added[0]["AttributeValue"] in f["explanation"]
+    assert f"{dir_added[0]['SubjectDomainName']}\\{dir_added[0]['SubjectUserName']} gave" in f["explanation"]
+    assert f"computer account {_cn(dir_added[0]['ObjectDN'])}$" in f["explanation"]
+    [(t_rm, rm)] = dir_removed
+    assert f"The SPN {rm['AttributeValue']} was removed at {_second(t_rm)}" in f["explanation"]
