@@ -290,41 +290,59 @@ def _used_note(rec: dict[str, Any], no_preauth: pl.DataFrame, tickets: pl.DataFr
     return ""
 
 
-def _undone_note(rec: dict[str, Any], changes: pl.DataFrame) -> str:
-    """When a later change on the same account undid this one (the first such change in the inputs)."""
-    key = (rec["change_target"] or "").lower()
-    undo = {UNDONE_BY[k] for k in _kinds(rec["change"]) if k in UNDONE_BY}
-    if not undo:
-        return ""
-    later = changes.filter((pl.col("ts") > rec["ts"]) & (pl.col("change_target").str.to_lowercase() == key)).sort("ts")
-    for other in later.iter_rows(named=True):
-        if not undo & _kinds(other["change"]):
+def _undone_note(rec: dict[str, Any], later: list[dict[str, Any]]) -> str:
+    """When a later change on the same account (``later``: that account's changes in time order) undid this one."""
+    kinds = _kinds(rec["change"])
+    undo = {UNDONE_BY[k] for k in kinds if k in UNDONE_BY}
+    for other in later if undo else ():
+        if other["ts"] <= rec["ts"] or not undo & _kinds(other["change"]):
             continue
-        # An SPN is undone only by removing that SPN.
-        if "spn_added" in _kinds(rec["change"]) and other["change_value"] != rec["change_value"]:
-            continue
-        what = f"The SPN {rec['change_value']} was removed" if "spn_added" in _kinds(rec["change"]) else "It was undone"
-        return f"{what} at {_fmt_time(other['ts'])} by {other['change_actor'] or '?'}."
+        when = f"at {_fmt_time(other['ts'])} by {other['change_actor'] or '?'}."
+        if "spn_added" not in kinds:
+            return f"It was undone {when}"
+        if other["change_value"] == rec["change_value"]:  # an SPN is undone only by removing that SPN
+            return f"The SPN {rec['change_value']} was removed {when}"
     return ""
 
 
 def _notes(changes: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
     """``change_note``: whether the inputs show the change used or undone afterwards (sentences, or empty text)."""
-    changes = changes.join(facts.select("row_id", "ts"), on="row_id", how="left")
+    changes = changes.join(facts.select("row_id", "ts"), on="row_id", how="left").sort("ts")
+    recs = list(changes.iter_rows(named=True))
+    # Only the accounts and SPNs of the changes matter: the per-change look-ups then scan small frames.
+    preauth_keys = [(r["change_target"] or "").lower() for r in recs if "preauth_disabled" in _kinds(r["change"])]
+    spn_keys = set()
+    for r in recs:
+        if "spn_added" in _kinds(r["change"]):
+            key = (r["change_target"] or "").lower()
+            spn_keys |= {key, key.rstrip("$"), *(v.strip().lower() for v in (r["change_value"] or "").split(","))}
     # A TGT issued without pre-authentication (asrep_roastable's evidence): the pre-auth change was used.
     no_preauth = facts.filter(
-        ((pl.col("event_id") == 4768) & (pl.col("preauth_type") == 0) & pl.col("error_code").is_null())
-        | ((pl.col("msg_type") == "AS-REP") & (pl.col("x_preauth") == False) & (pl.col("outcome") == "ok"))  # noqa: E712
+        pl.col("principal").is_in(preauth_keys)
+        & (
+            ((pl.col("event_id") == 4768) & (pl.col("preauth_type") == 0) & pl.col("error_code").is_null())
+            | ((pl.col("msg_type") == "AS-REP") & (pl.col("x_preauth") == False) & (pl.col("outcome") == "ok"))  # noqa: E712
+        )
     ).select("ts", "principal", "client_host")
     # A service ticket for the account (4769 names the account, a capture the SPN): the SPN was used.
-    tickets = facts.filter(
-        (pl.col("phase") == "TGS")
-        & (pl.col("outcome") == "ok")
-        & ((pl.col("event_id") == 4769) | (pl.col("msg_type") == "TGS-REP"))
-    ).select("ts", principal_key("service").alias("service_key"), "ticket_etype", "client_host")
+    tickets = (
+        facts.filter(
+            (pl.col("phase") == "TGS")
+            & (pl.col("outcome") == "ok")
+            & ((pl.col("event_id") == 4769) | (pl.col("msg_type") == "TGS-REP"))
+        )
+        .select("ts", principal_key("service").alias("service_key"), "ticket_etype", "client_host")
+        .filter(pl.col("service_key").is_in(list(spn_keys)))
+    )
+    by_target: dict[str, list[dict[str, Any]]] = {}
+    for r in recs:
+        by_target.setdefault((r["change_target"] or "").lower(), []).append(r)
     notes = []
-    for rec in changes.iter_rows(named=True):
-        parts = [_used_note(rec, no_preauth, tickets), _undone_note(rec, changes)]
+    for rec in recs:
+        parts = [
+            _used_note(rec, no_preauth, tickets),
+            _undone_note(rec, by_target[(rec["change_target"] or "").lower()]),
+        ]
         notes.append(" ".join(p for p in parts if p))
     return changes.drop("ts").with_columns(pl.Series("change_note", notes, dtype=pl.String))
 
