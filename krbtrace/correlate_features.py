@@ -15,6 +15,7 @@ from typing import Final
 import polars as pl
 
 from . import clocks
+from . import correlate_changes as changes
 from .exchanges import anonymous
 
 BURST_GAP_S: Final = 1800
@@ -246,4 +247,5 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
             table = dict(zip(best["host"].to_list(), best[col].to_list(), strict=True))
             dtype = pl.Float64 if col == "offset_s" else pl.String
             lookups.append(host.replace_strict(table, default=None, return_dtype=dtype).alias(f"{side}_{name}"))
-    return out.with_columns(lookups)
+    # Account changes (4738/4742/5136) that touch Kerberos settings: correlate_changes.py.
+    return changes.add(out.with_columns(lookups))

@@ -211,6 +211,8 @@ def _code_names() -> list[pl.Expr]:
         .replace_strict(NTSTATUS_HINTS, default=None, return_dtype=pl.String)
         .alias("nt_status_hint"),
         pl.col("event_data").str.replace_all(r'[{}"]', "").fill_null("").alias("event_text"),
+        # As text, so that several ids read as a list ("4742, 5136") rather than as a numeric range.
+        pl.col("event_id").cast(pl.String).alias("event_ids"),
     ]
 
 
@@ -223,6 +225,7 @@ NOTE_COLUMNS: Final = (
     "nt_status_name",
     "nt_status_hint",
     "event_text",
+    "event_ids",
     "skew_detail",
     "account_hint",
     "status_note",

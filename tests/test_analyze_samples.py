@@ -136,7 +136,15 @@ def test_dc_security_log_tells_the_same_stories():
         "asrep_roastable",
         "c_principal_unknown",
         "rc4_service_ticket",
+        # The MANIFEST's stories "12 asrep_roast: 'Do not require Kerberos preauthentication' set" (4738 %%2096 on
+        # roast, then a 4768 PreAuthType 0 for it) and "SPN HTTP/web.example.test added to websvc" (5136, a user).
+        "preauth_disabled",
+        "spn_on_user",
     }
+    pre = a.findings.filter(a.findings["rule"] == "preauth_disabled").row(0, named=True)
+    assert "for roast" in pre["explanation"] and "It was used" in pre["explanation"]
+    spn = a.findings.filter(a.findings["rule"] == "spn_on_user").row(0, named=True)
+    assert "HTTP/web.example.test" in spn["explanation"] and "websvc" in spn["explanation"]
     lock = a.findings.filter(a.findings["rule"] == "account_lockout").row(0, named=True)
     assert lock["principals"] == ["locked"] and "after 3 wrong" in lock["explanation"]
     skew = a.findings.filter(a.findings["rule"] == "clock_skew").row(0, named=True)

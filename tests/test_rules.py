@@ -89,3 +89,18 @@ def test_readme_documents_every_feature_column():
     added = [c for c in added if c not in ("xid", "client_ip", "client_port", "server_ip", "server_port")]
     missing = [c for c in added if f"`{c}`" not in readme]
     assert not missing, f"undocumented facts columns: {missing}"
+
+
+def test_change_kinds_never_contain_one_another():
+    # Rules match one kind of a comma-separated `change` list with `contains`: no kind may hide inside another.
+    from krbtrace.correlate_changes import KINDS, LDAP_BITS, SAM_BITS, UAC_MESSAGES, UNDONE_BY, VALUE_ATTRIBUTES
+
+    assert len(set(KINDS)) == len(KINDS)
+    for a in KINDS:
+        for b in KINDS:
+            assert a == b or a not in b, f"{a} is part of {b}"
+    named = set(UAC_MESSAGES.values()) | {k for pair in (*SAM_BITS.values(), *LDAP_BITS.values()) for k in pair}
+    named |= {k for pair in VALUE_ATTRIBUTES.values() for k in pair} | set(UNDONE_BY) | set(UNDONE_BY.values())
+    assert named <= set(KINDS)
+    # The two layouts name the same four settings (MS-SAMR 2.2.1.12 vs ADS_USER_FLAG_ENUM).
+    assert sorted(SAM_BITS.values()) == sorted(LDAP_BITS.values())
