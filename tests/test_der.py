@@ -61,6 +61,19 @@ def test_integers() -> None:
             d.integer(bad, 0, len(bad))
 
 
+def test_integer_widths_against_int_from_bytes() -> None:
+    # integer() reads 1-4 content octets inline; every width and sign boundary must agree with Python's own
+    # decoding of the same octets, and a length that runs past ``stop`` must still be refused.
+    for n in range(1, 10):
+        for v in {0, 1, -1, 2 ** (8 * n - 1) - 1, -(2 ** (8 * n - 1)), 0x80 << (8 * (n - 1)) >> 1}:
+            body = v.to_bytes(n, "big", signed=True)
+            raw = b"\x02" + bytes([n]) + body
+            assert d.integer(raw, 0, len(raw)) == int.from_bytes(body, "big", signed=True)
+            with pytest.raises(KrbDecodeError):
+                d.integer(raw, 0, len(raw) - 1)
+            assert d.integer(raw + b"\xff", 0, len(raw) + 1) == int.from_bytes(body, "big", signed=True)
+
+
 def test_boolean_and_flags() -> None:
     assert d.boolean(b"\x01\x01\xff", 0, 3) is True
     assert d.boolean(b"\x01\x01\x00", 0, 3) is False

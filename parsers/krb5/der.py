@@ -226,9 +226,16 @@ def seq_items(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
 
 def integer(buf: bytes, start: int, stop: int) -> int:
     """The INTEGER at ``start`` (signed, as Int32 etypes and name types are)."""
-    if stop - start >= 3 and buf[start] == TAG_INTEGER and buf[start + 1] == 1:  # one octet: most of them
-        v = buf[start + 2]
-        return v - 256 if v & 0x80 else v
+    if stop - start >= 3 and buf[start] == TAG_INTEGER:
+        n = buf[start + 1]
+        if n == 1:  # one octet: most of them
+            v = buf[start + 2]
+            return v - 256 if v & 0x80 else v
+        if n == 2 and stop - start >= 4:  # two octets: padata types 128-32767 (PA-PAC-REQUEST, FX-FAST, ...)
+            v = buf[start + 2] << 8 | buf[start + 3]
+            return v - 0x10000 if v & 0x8000 else v
+        if 2 < n <= 4 and stop - start >= 2 + n:  # nonces, error codes, kvnos
+            return int.from_bytes(buf[start + 2 : start + 2 + n], "big", signed=True)
     s, e = expect(buf, start, stop, TAG_INTEGER)
     if not 0 < e - s <= MAX_INT_OCTETS:
         raise KrbDecodeError(f"INTEGER of {e - s} octets")
