@@ -80,6 +80,21 @@ def padata_entries(buf: bytes, start: int, stop: int) -> list[tuple[int, int, in
     for tag, s, e in seq_items(buf, start, stop):
         if tag != TAG_SEQUENCE:
             raise KrbDecodeError(f"PA-DATA with tag 0x{tag:02x}")
+        # Fast path for the shape every encoder sends: exactly [1] (short form) then [2] ending the entry. Its
+        # result is the one fields() gives for that shape; any other shape takes the general path below.
+        if e - s >= 4 and buf[s] == 0xA1 and buf[s + 1] < 0x80:
+            a = s + 2 + buf[s + 1]
+            if a + 2 <= e and buf[a] == 0xA2:
+                n = buf[a + 1]
+                cs = a + 2 if n < 0x80 else a + 3 if n == 0x81 else a + 4 if n == 0x82 else 0
+                if (
+                    cs
+                    and cs <= e
+                    and cs + (n if n < 0x80 else buf[a + 2] if n == 0x81 else buf[a + 2] << 8 | buf[a + 3]) == e
+                ):
+                    vs, ve = octets(buf, cs, e)
+                    out.append((integer(buf, s + 2, a), vs, ve))
+                    continue
         f = fields(buf, s, e)
         vs, ve = octets(buf, *f[2]) if 2 in f else (s, s)
         out.append((integer(buf, *f[1]), vs, ve))
@@ -148,6 +163,22 @@ def _fast_armor_ticket(buf: bytes, start: int, stop: int) -> tuple[int, int] | N
     return ap_req_parts(buf, vs, ve).get(3)
 
 
+#: The padata-types apply_padata() reads something from.
+_HANDLED: Final = frozenset(
+    {
+        c.PA_TGS_REQ,
+        c.PA_ENC_TIMESTAMP,
+        c.PA_PAC_REQUEST,
+        c.PA_FOR_USER,
+        c.PA_FOR_X509_USER,
+        c.PA_FX_FAST,
+        c.PA_ETYPE_INFO2,
+        c.PA_ETYPE_INFO,
+        c.PA_PW_SALT,
+    }
+)
+
+
 def apply_padata(r: Record, buf: bytes, pas: list[tuple[int, int, int]], msg: int) -> None:
     """Fill what the PA-DATA entries of a request, reply or error's METHOD-DATA reveal."""
     types = tuple(t for t, _s, _e in pas)
@@ -159,6 +190,8 @@ def apply_padata(r: Record, buf: bytes, pas: list[tuple[int, int, int]], msg: in
         r["preauth_type"] = next((t for t in c.PREAUTH_TYPES if t in types), None)
     salt_kind = 0
     for ptype, vs, ve in pas:
+        if ptype not in _HANDLED:
+            continue  # most entries (FX-COOKIE, REQ-ENC-PA-REP, PAC-OPTIONS, ...): no need to walk the chain below
         try:
             if ptype == c.PA_TGS_REQ and msg == 12:
                 ap = ap_req_parts(buf, vs, ve)
