@@ -263,6 +263,8 @@ def flags(buf: bytes, start: int, stop: int) -> int:
 
     Bits past the 32nd are dropped; a shorter string is padded with zero bits.
     """
+    if stop - start >= 7 and buf[start] == TAG_BIT_STRING and buf[start + 1] == 5:  # the usual 32 bits: inline
+        return int.from_bytes(buf[start + 3 : start + 7], "big")
     s, e = expect(buf, start, stop, TAG_BIT_STRING)
     if e - s < 1:
         raise KrbDecodeError("BIT STRING without its unused-bits octet")
@@ -296,7 +298,14 @@ def text(buf: bytes, start: int, stop: int) -> str:
     if stop - start >= 2 and buf[start] == 0x1B:  # GeneralString, short form: almost every realm
         n = buf[start + 1]
         if n < 0x80 and start + 2 + n <= stop:
-            return decode_text(buf[start + 2 : start + 2 + n])
+            raw = buf[start + 2 : start + 2 + n]
+            value = _TEXTS.get(raw)  # realms repeat in every message
+            if value is None:
+                value = decode_text(raw)
+                if len(_TEXTS) >= MEMO_SIZE:
+                    _TEXTS.clear()
+                _TEXTS[raw] = value
+            return value
     tag, s, e = tlv(buf, start, stop)
     if tag not in TEXT_TAGS:
         raise KrbDecodeError(f"tag 0x{tag:02x} where a string was expected at offset {start}")
@@ -309,6 +318,8 @@ def text(buf: bytes, start: int, stop: int) -> str:
 MEMO_SIZE: Final = 4096
 _PRINCIPALS: dict[bytes, str] = {}
 _TIMES: dict[bytes, int] = {}
+#: Short-form GeneralStrings (at most 127 octets, so the memo stays small whatever the input).
+_TEXTS: dict[bytes, str] = {}
 
 
 def principal(buf: bytes, start: int, stop: int) -> str:

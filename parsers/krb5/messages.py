@@ -14,6 +14,7 @@ from typing import Final
 
 from . import constants as c
 from .der import (
+    MEMO_SIZE,
     TAG_INTEGER,
     TAG_SEQUENCE,
     KrbDecodeError,
@@ -53,8 +54,27 @@ _KDC_REQ: Final = frozenset({10, 12})  # KDC-REQ numbers its components from [1]
 Reader = Callable[[bytes, int, int], object]
 
 
+#: Etype lists by their encoding: a client sends the same list in every request (see der.MEMO_SIZE).
+_ETYPE_LISTS: dict[bytes, tuple[int, ...]] = {}
+_MEMO_KEY_MAX: Final = 256  # longer encodings are decoded every time, so the memo stays small on hostile input
+
+
 def _ints(buf: bytes, start: int, stop: int) -> tuple[int, ...]:
-    """SEQUENCE OF INTEGER (an etype list) -> the values; one-octet INTEGERs (almost all) read inline."""
+    """SEQUENCE OF INTEGER (an etype list) -> the values, remembered by their octets when the list is short."""
+    if stop - start > _MEMO_KEY_MAX:
+        return _read_ints(buf, start, stop)
+    key = buf[start:stop]
+    value = _ETYPE_LISTS.get(key)
+    if value is None:
+        value = _read_ints(buf, start, stop)  # a failure raises here and is not remembered
+        if len(_ETYPE_LISTS) >= MEMO_SIZE:
+            _ETYPE_LISTS.clear()
+        _ETYPE_LISTS[key] = value
+    return value
+
+
+def _read_ints(buf: bytes, start: int, stop: int) -> tuple[int, ...]:
+    """SEQUENCE OF INTEGER -> the values; one-octet INTEGERs (almost all) read inline."""
     s, e = expect(buf, start, stop, TAG_SEQUENCE)
     out = []
     while s < e:

@@ -77,7 +77,10 @@ def ap_req_parts(buf: bytes, start: int, stop: int) -> Ranges:
 def padata_entries(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
     """SEQUENCE OF PA-DATA -> [(padata-type, value_start, value_stop)]. PA-DATA tags start at [1]."""
     out = []
-    for tag, s, e in seq_items(buf, start, stop):
+    p, end = expect(buf, start, stop, TAG_SEQUENCE)
+    while p < end:  # seq_items() inlined: one list fewer per message
+        tag, s, e = tlv(buf, p, end)
+        p = e
         if tag != TAG_SEQUENCE:
             raise KrbDecodeError(f"PA-DATA with tag 0x{tag:02x}")
         # Fast path for the shape every encoder sends: exactly [1] (short form) then [2] ending the entry. Its
@@ -181,13 +184,22 @@ _HANDLED: Final = frozenset(
 
 def apply_padata(r: Record, buf: bytes, pas: list[tuple[int, int, int]], msg: int) -> None:
     """Fill what the PA-DATA entries of a request, reply or error's METHOD-DATA reveal."""
-    types = tuple(t for t, _s, _e in pas)
-    r["pa_types"] = types
     # An empty PA-FX-FAST is only an advertisement (MIT lists it in every PREAUTH_REQUIRED METHOD-DATA); FAST is in
     # use when the entry carries an armoured request or an armoured reply (RFC 6113 §5.4.2, §5.4.3).
-    r["fast"] = any(t == c.PA_FX_FAST and ve > vs for t, vs, ve in pas)
+    fast = False
+    seen = []
+    for t, vs, ve in pas:  # plain loops, not generator expressions: this runs for most messages
+        seen.append(t)
+        if t == c.PA_FX_FAST and ve > vs:
+            fast = True
+    r["pa_types"] = types = tuple(seen)
+    r["fast"] = fast
     if msg == 10:
-        r["preauth_type"] = next((t for t in c.PREAUTH_TYPES if t in types), None)
+        r["preauth_type"] = None
+        for t in c.PREAUTH_TYPES:
+            if t in types:
+                r["preauth_type"] = t
+                break
     salt_kind = 0
     for ptype, vs, ve in pas:
         if ptype not in _HANDLED:
