@@ -15,6 +15,7 @@ from typing import Final
 
 from . import constants as c
 from .der import (
+    TAG_INTEGER,
     TAG_SEQUENCE,
     KrbDecodeError,
     boolean,
@@ -41,16 +42,57 @@ Record = dict[str, object]
 Ranges = dict[int, tuple[int, int]]
 
 
+def _element(buf: bytes, p: int, e: int, tag: int) -> int:
+    """End of the element carrying ``tag`` (short, 0x81 or 0x82 length form) at ``p`` if it fits in ``e``, else -1."""
+    if e - p < 2 or buf[p] != tag:
+        return -1
+    n = buf[p + 1]
+    if n < 0x80:
+        q = p + 2 + n
+    elif n == 0x81 and e - p >= 3:
+        q = p + 3 + buf[p + 2]
+    elif n == 0x82 and e - p >= 4:
+        q = p + 4 + (buf[p + 2] << 8 | buf[p + 3])
+    else:
+        return -1
+    return q if q <= e else -1
+
+
 def encdata(buf: bytes, start: int, stop: int) -> tuple[int, int | None]:
     """EncryptedData (RFC 4120 §5.2.9) -> (etype, kvno or None)."""
-    f = fields(buf, *expect(buf, start, stop, TAG_SEQUENCE))
+    s, e = expect(buf, start, stop, TAG_SEQUENCE)
+    # Fast path for the usual layout, [0] one-octet etype, optional short [1] kvno, then [2] cipher ending the
+    # SEQUENCE: it gives what fields() gives for that layout; any other layout takes the general path below.
+    if e - s >= 7 and buf[s] == 0xA0 and buf[s + 1] == 3 and buf[s + 2] == TAG_INTEGER and buf[s + 3] == 1:
+        p = s + 5
+        kvno = None
+        if buf[p] == 0xA1 and buf[p + 1] < 0x80 and p + 2 + buf[p + 1] <= e:
+            q = p + 2 + buf[p + 1]
+            kvno = uint32(buf, p + 2, q)
+            p = q
+        if _element(buf, p, e, 0xA2) == e:
+            v = buf[s + 4]
+            return (v - 256 if v & 0x80 else v), kvno
+    f = fields(buf, s, e)
     kvno = f.get(1)
     return integer(buf, *f[0]), None if kvno is None else uint32(buf, *kvno)
 
 
 def _ticket(buf: bytes, start: int, stop: int) -> tuple[str, str, int, int | None]:
     """Ticket (RFC 4120 §5.3, [APPLICATION 1]) -> (realm, sname, enc-part etype, kvno)."""
-    f = fields(buf, *expect(buf, *expect(buf, start, stop, 0x61), TAG_SEQUENCE))
+    s, e = expect(buf, *expect(buf, start, stop, 0x61), TAG_SEQUENCE)
+    # Fast path: [0] [1] [2] [3] once each, in order, nothing after (every encoder's layout); the ranges are those
+    # fields() gives for it. Each header's own length decides where the next one starts, as in fields().
+    p1 = _element(buf, s, e, 0xA0)
+    p2 = _element(buf, p1, e, 0xA1) if p1 > 0 else -1
+    p3 = _element(buf, p2, e, 0xA2) if p2 > 0 else -1
+    if p3 > 0 and _element(buf, p3, e, 0xA3) == e:
+        n = buf[p3 + 1]
+        etype, kvno = encdata(buf, p3 + (2 if n < 0x80 else 3 if n == 0x81 else 4), e)
+        n1, n2 = buf[p1 + 1], buf[p2 + 1]
+        realm = text(buf, p1 + (2 if n1 < 0x80 else 3 if n1 == 0x81 else 4), p2)
+        return realm, principal(buf, p2 + (2 if n2 < 0x80 else 3 if n2 == 0x81 else 4), p3), etype, kvno
+    f = fields(buf, s, e)
     etype, kvno = encdata(buf, *f[3])
     return text(buf, *f[1]), principal(buf, *f[2]), etype, kvno
 
