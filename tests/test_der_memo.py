@@ -91,3 +91,24 @@ def test_etype_list_memo(monkeypatch: pytest.MonkeyPatch) -> None:
         one = b"\x30\x03\x02\x01" + bytes([i])
         assert messages._ints(one, 0, 5) == (i,)
         assert len(messages._ETYPE_LISTS) <= 4
+
+
+def test_etype_info_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    from krb5_samples import ctx, gstr, integer, seq
+
+    from parsers.krb5 import padata
+
+    padata._ETYPE_INFO.clear()
+    info2 = seq(seq(ctx(0, integer(18)), ctx(1, gstr("EXAMPLE.ORGalice"))), seq(ctx(0, integer(23))))
+    for _ in range(2):
+        assert padata._etype_info(info2, 0, len(info2)) == (("EXAMPLE.ORGalice", None), (18, 23))
+    assert len(padata._ETYPE_INFO) == 1
+    for _ in range(2):
+        with pytest.raises(KrbDecodeError):
+            padata._etype_info(info2[:-1], 0, len(info2) - 1)
+    assert len(padata._ETYPE_INFO) == 1  # failures are not remembered
+    monkeypatch.setattr(padata, "MEMO_SIZE", 4)
+    for i in range(20):
+        one = seq(seq(ctx(0, integer(i))))
+        assert padata._etype_info(one, 0, len(one)) == ((None,), (i,))
+        assert len(padata._ETYPE_INFO) <= 4

@@ -15,6 +15,7 @@ from typing import Final
 
 from . import constants as c
 from .der import (
+    MEMO_SIZE,
     TAG_INTEGER,
     TAG_SEQUENCE,
     KrbDecodeError,
@@ -146,7 +147,26 @@ def padata_entries(buf: bytes, start: int, stop: int) -> list[tuple[int, int, in
     return out
 
 
+#: ETYPE-INFO(2) values by their encoding: a KDC sends a principal the same salts every time (see der.MEMO_SIZE).
+_ETYPE_INFO: dict[bytes, tuple[tuple[str | None, ...], tuple[int, ...]]] = {}
+_MEMO_KEY_MAX: Final = 512  # longer encodings are decoded every time, so the memo stays small on hostile input
+
+
 def _etype_info(buf: bytes, start: int, stop: int) -> tuple[tuple[str | None, ...], tuple[int, ...]]:
+    """ETYPE-INFO2 or ETYPE-INFO entries -> (salts, etypes), remembered by their octets when short."""
+    if stop - start > _MEMO_KEY_MAX:
+        return _read_etype_info(buf, start, stop)
+    key = buf[start:stop]
+    value = _ETYPE_INFO.get(key)
+    if value is None:
+        value = _read_etype_info(buf, start, stop)  # a failure raises here and is not remembered
+        if len(_ETYPE_INFO) >= MEMO_SIZE:
+            _ETYPE_INFO.clear()
+        _ETYPE_INFO[key] = value
+    return value
+
+
+def _read_etype_info(buf: bytes, start: int, stop: int) -> tuple[tuple[str | None, ...], tuple[int, ...]]:
     """ETYPE-INFO2 or ETYPE-INFO entries -> (salts, etypes); an entry without salt gives ``None``."""
     salts: list[str | None] = []
     etypes: list[int] = []
