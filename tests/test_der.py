@@ -147,6 +147,32 @@ def test_fields_and_prefix() -> None:
         d.fields(broken, 0, len(broken))
 
 
+def test_fields_prefix_length_forms() -> None:
+    # [n] with one-, 0x81- and 0x82-octet lengths, a repeated tag, a universal element, a high tag number and a
+    # three-octet length: fields_prefix() gives the ranges fields() gives, and stops the same way at a bad length.
+    body = (
+        ctx(0, integer(5))
+        + ctx(1, gstr("x" * 200))
+        + ctx(2, gstr("y" * 300))
+        + ctx(1, integer(99))
+        + b"\x05\x00"
+        + b"\xbf\x1f\x03\x02\x01\x01"
+        + b"\xa5\x83\x00\x00\x03\x02\x01\x07"
+        + b"\xa6\x81\x03\x02\x01\x08"
+    )
+    f = d.fields(body, 0, len(body))
+    assert d.fields_prefix(body, 0, len(body)) == (f, True)
+    assert sorted(f) == [0, 1, 2, 5, 6]
+    assert d.text(body, *f[1]) == "x" * 200 and d.text(body, *f[2]) == "y" * 300
+    assert d.integer(body, *f[5]) == 7 and d.integer(body, *f[6]) == 8
+    for cut in range(1, len(body)):
+        got, complete = d.fields_prefix(body[:cut], 0, cut)
+        assert complete is False or d.fields(body[:cut], 0, cut) == got
+        assert all(s <= e <= cut for s, e in got.values())
+    over = b"\xa2\x82\x01\x00" + b"\x00" * 10  # claims 256 octets, has 10: cut at the end, incomplete
+    assert d.fields_prefix(over, 0, len(over)) == ({2: (4, len(over))}, False)
+
+
 def test_seq_items() -> None:
     raw = seq(integer(18), integer(17), integer(-128))
     items = d.seq_items(raw, 0, len(raw))

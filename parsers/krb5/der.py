@@ -187,13 +187,26 @@ def fields_prefix(buf: bytes, start: int, stop: int) -> tuple[dict[int, tuple[in
     pos = start
     try:
         while pos < stop:
-            tag = buf[pos]  # tlv()'s fast path inlined, as in fields()
-            n = buf[pos + 1] if stop - pos >= 2 else 0x80
-            if n < 0x80 and tag & 0x1F != 0x1F and pos + 2 + n <= stop:
-                s = pos + 2
-                pos = s + n
-            else:
-                tag, s, pos = tlv(buf, pos, stop)
+            tag = buf[pos]  # tlv()'s fast path inlined for [n] with short, 0x81 or 0x82 lengths (a message's parts)
+            if 0xA0 <= tag < 0xBF and stop - pos >= 4:
+                n = buf[pos + 1]
+                if n < 0x80:
+                    s = pos + 2
+                    e = s + n
+                elif n == 0x81:
+                    s = pos + 3
+                    e = s + buf[pos + 2]
+                elif n == 0x82:
+                    s = pos + 4
+                    e = s + (buf[pos + 2] << 8 | buf[pos + 3])
+                else:
+                    e = stop + 1
+                if e <= stop:
+                    pos = e
+                    if tag - 0xA0 not in out:
+                        out[tag - 0xA0] = (s, e)
+                    continue
+            tag, s, pos = tlv(buf, pos, stop)
             if tag & 0xE0 == 0xA0 and tag & 0x1F not in out:
                 out[tag & 0x1F] = (s, pos)
     except KrbDecodeError:
