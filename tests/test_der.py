@@ -173,6 +173,20 @@ def test_fields_prefix_length_forms() -> None:
     assert d.fields_prefix(over, 0, len(over)) == ({2: (4, len(over))}, False)
 
 
+def test_expect_length_forms() -> None:
+    # expect() reads short, 0x81 and 0x82 lengths inline: the content range must be what tlv() gives, a length past
+    # the range or a different tag must raise, and a minimal element (2 octets) still works.
+    for size in (0, 5, 127, 128, 255, 256, 4000):
+        raw = der(0x04, b"\x07" * size)
+        assert d.expect(raw + b"\x00", 0, len(raw) + 1, 0x04) == d.tlv(raw, 0, len(raw))[1:]
+        with pytest.raises(KrbDecodeError):
+            d.expect(raw, 0, len(raw) - 1 if size else 1, 0x04)
+        with pytest.raises(KrbDecodeError):
+            d.expect(raw, 0, len(raw), 0x30)
+    assert d.expect(b"\x30\x00", 0, 2, 0x30) == (2, 2)
+    assert d.expect(b"\x04\x83\x00\x00\x01\xaa", 0, 6, 0x04) == (5, 6)  # three-octet length: general path
+
+
 def test_seq_items() -> None:
     raw = seq(integer(18), integer(17), integer(-128))
     items = d.seq_items(raw, 0, len(raw))
