@@ -67,6 +67,7 @@ class Rule:
     references: tuple[str, ...] = ()
     examples: tuple[dict[str, Any], ...] = field(default=(), repr=False)
     fallback: bool = False
+    principals: str = "client"  # the column a finding lists as its principals
 
     def placeholders(self) -> set[str]:
         """The ``{names}`` used by the explanation and remedy templates."""
@@ -162,6 +163,7 @@ def parse_rule(data: dict[str, Any], where: str = "") -> Rule:
         references=tuple(data.get("references", ())),
         examples=tuple(data.get("examples", ())),
         fallback=bool(data.get("fallback", False)),
+        principals=str(data.get("principals", "client")),
     )
 
 
@@ -229,7 +231,8 @@ def _findings(rule: Rule, rows: pl.DataFrame) -> list[dict[str, Any]]:
     if not groups:
         rows = rows.with_columns(pl.lit(1).alias("_all"))
         groups = ["_all"]
-    distinct = {n: pl.col(n).unique(maintain_order=True) for n in {*names, "client", "service", "error_code"}}
+    who = rule.principals
+    distinct = {n: pl.col(n).unique(maintain_order=True) for n in {*names, who, "client", "service", "error_code"}}
     agg = rows.group_by(groups, maintain_order=True).agg(
         pl.col("_key").n_unique().alias("_count"),
         pl.col("principal").drop_nulls().n_unique().alias("_accounts"),
@@ -261,7 +264,7 @@ def _findings(rule: Rule, rows: pl.DataFrame) -> list[dict[str, Any]]:
                 "severity": rule.severity,
                 "confidence": rule.confidence,
                 "error_code": codes[0] if codes else None,
-                "principals": _clean(values["client"]),
+                "principals": _clean(values[who]),
                 "services": _clean(values["service"]),
                 "hosts": list(dict.fromkeys(_clean(rec["_ch"] + rec["_sh"]))),
                 **extra,
@@ -283,7 +286,7 @@ def diagnose(facts: pl.DataFrame, rules: tuple[Rule, ...] | None = None) -> pl.D
     found: list[dict[str, Any]] = []
     key = pl.coalesce("exchange_id", -pl.col("row_id"))
     for rule in rules:
-        missing = match_columns(rule.match) - set(facts.columns)
+        missing = (match_columns(rule.match) | {rule.principals}) - set(facts.columns)
         if missing:
             raise RuleError(f"rule {rule.id}: unknown columns {sorted(missing)}")
     # Every rule's mask in one pass (polars evaluates them in parallel), then only the rules that matched filter.

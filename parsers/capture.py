@@ -2,7 +2,7 @@
 
 The pipeline, cheapest test first:
 
-1. :mod:`parsers.pcapfile` streams the frames; a per-link-type prefilter (:func:`parsers.ip.prefilter_for`) drops
+1. :mod:`parsers.pcapfile` streams the frames; a per-link-type prefilter (:func:`parsers.prefilter.prefilter_for`) drops
    every frame that is not UDP/TCP on 88 or 464 (RFC 4120 §7.2.3, RFC 3244), not an IP fragment, and - only when
    application carriers are given - not TCP, before any object is built;
 2. :class:`parsers.ip.Network` parses the kept frames and reassembles IPv4/IPv6 fragments;
@@ -30,10 +30,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO, Final
 
 from .errors import KrbDecodeError
-from .ip import KRB_PORTS, TCP, UDP, Network, prefilter_for
+from .ip import KRB_PORTS, TCP, UDP, Network
 from .krb5 import decode_kpasswd, decode_message
 from .pcapfile import Prefilter, iter_frames, open_capture, read_head
 from .pcapfile import sniff as _sniff
+from .prefilter import prefilter_for
 from .record import FIELDS, KrbRecord, ParseReport
 from .recordmark import RecordMarkFlow
 from .streams import Carrier, CarrierFlow, FlowTable, TcpFlow, server_side

@@ -2,7 +2,7 @@
 reads the record or block header together with the prefilter's common case (Ethernet, IPv4 without options or
 fragmentation, UDP/TCP ports), in the file's byte order, so nothing is sliced or called for the frames that cannot
 carry Kerberos. The network-order constants are byte-swapped instead of the fields. Every frame the fused test cannot
-decide goes to the ordinary prefilter of :func:`parsers.ip.prefilter_for`, so both paths keep the same frames.
+decide goes to the ordinary prefilter of :func:`parsers.prefilter.prefilter_for`, so both paths keep the same frames.
 
 Each loop yields the kept frames of one window of the file, then ``pos << 32 | frame_no`` where it stopped (the end
 of the window, or a record or block it leaves to the general code of :mod:`parsers.pcapfile`).
@@ -13,6 +13,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
+
+from .tunnels import TUNNEL_PORTS, TUNNEL_PROTOS
 
 if TYPE_CHECKING:
     from .pcapfile import Frame, Prefilter, _Interface
@@ -43,6 +45,7 @@ def fused_ethernet(
     ipv4 = swap(0x0800)
     frag_mask = swap(0x3FFF)
     wanted = frozenset(swap(p) for p in ports)
+    tunnel_ports = frozenset(swap(p) for p in TUNNEL_PORTS)  # VXLAN, Geneve: the general test looks inside
     div = 1000 if nano else 1
 
     def fused(buf: bytes, pos: int, n: int, frame_no: int) -> Iterator[Frame | int]:
@@ -54,10 +57,17 @@ def fused_ethernet(
                 break
             frame_no += 1
             if et == ipv4 and vi == 0x45 and incl >= 38 and not frag & frag_mask:
-                if (proto == 17 or proto == 6) and (
-                    sp in wanted
-                    or dp in wanted
-                    or (proto == 6 and tcp_keep is not None and tcp_keep(buf, pos + 50, end))
+                if (
+                    (proto == 17 or proto == 6)
+                    and (
+                        sp in wanted
+                        or dp in wanted
+                        or (proto == 6 and tcp_keep is not None and tcp_keep(buf, pos + 50, end))
+                    )
+                ) or (
+                    proto != 6
+                    and (proto in TUNNEL_PROTOS or (proto == 17 and dp in tunnel_ports))
+                    and keep(buf, pos + 16, end)
                 ):
                     sec, frac = stamp(buf, pos)
                     yield frame_no, sec * 1_000_000 + frac // div, 1, buf[pos + 16 : end], orig
@@ -91,6 +101,7 @@ def fused_epb(ifaces: list[_Interface], endian: str) -> Callable[[bytes, int, in
     ipv4 = swap(0x0800)
     frag_mask = swap(0x3FFF)
     wanted = frozenset(swap(p) for p in ports)
+    tunnel_ports = frozenset(swap(p) for p in TUNNEL_PORTS)
     nif = len(ifaces)
 
     def fused(buf: bytes, pos: int, n: int, frame_no: int) -> Iterator[Frame | int]:
@@ -104,10 +115,17 @@ def fused_epb(ifaces: list[_Interface], endian: str) -> Callable[[bytes, int, in
                 break
             frame_no += 1
             if et == ipv4 and vi == 0x45 and caplen >= 38 and not frag & frag_mask:
-                hit = (proto == 17 or proto == 6) and (
-                    sp in wanted
-                    or dp in wanted
-                    or (proto == 6 and tcp_keep is not None and tcp_keep(buf, pos + 62, pos + 28 + caplen))
+                hit = (
+                    (proto == 17 or proto == 6)
+                    and (
+                        sp in wanted
+                        or dp in wanted
+                        or (proto == 6 and tcp_keep is not None and tcp_keep(buf, pos + 62, pos + 28 + caplen))
+                    )
+                ) or (
+                    proto != 6
+                    and (proto in TUNNEL_PROTOS or (proto == 17 and dp in tunnel_ports))
+                    and keep(buf, pos + 28, pos + 28 + caplen)
                 )
             else:
                 hit = keep(buf, pos + 28, pos + 28 + caplen)

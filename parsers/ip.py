@@ -1,17 +1,14 @@
 """Link and network layers: the link types of tcpdump.org/linktypes.html, IPv4 (RFC 791) with options and fragment
 reassembly, IPv6 (RFC 8200) with extension headers and fragments.
 
-Two entry points:
-
-* :func:`prefilter_for` gives, per link type, a cheap test on the raw frame octets (no slicing, no objects): does the
-  frame carry UDP/TCP to or from a Kerberos port (88, 464), or an IP fragment (whose ports only reassembly can
-  tell), or - when application carriers are active - any TCP? Most frames of a mixed capture stop here.
-* :class:`Network` parses a kept frame down to the transport header, reassembling fragments, and counts what it
-  cannot read: ``bad_link_header``, ``bad_ip_header``, ``bad_ip_length`` (IPv4 total / IPv6 payload length longer
-  than the frame although the frame was not cut by the snaplen), ``bad_ip_fragment`` (a fragment past 64 KiB, or
-  more than :data:`MAX_FRAGMENTS` in one datagram),
-  ``ip_fragments_incomplete`` (a datagram some fragments of which never arrived; only datagrams whose first
-  fragment was Kerberos or never seen are counted).
+The cheap per-frame test that runs before this module (most frames of a mixed capture stop there) is
+:func:`parsers.prefilter.prefilter_for`. :class:`Network` parses a kept frame down to the transport header, through
+tunnels (:mod:`parsers.tunnels`), reassembling fragments, and counts what it cannot read: ``bad_ip_header``,
+``bad_ip_length`` (IPv4 total / IPv6 payload length longer than the frame although the frame was not cut by the
+snaplen), ``bad_ip_fragment`` (a fragment past 64 KiB, or more than :data:`MAX_FRAGMENTS` in one datagram),
+``ip_fragments_incomplete`` (a datagram some fragments of which never arrived; only datagrams whose first fragment
+was Kerberos or never seen are counted), ``bad_tunnel_header`` (a tunnel header too short for its fields, or more
+than :data:`~parsers.tunnels.MAX_TUNNELS` tunnels inside each other).
 """
 
 from __future__ import annotations
@@ -21,12 +18,12 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
-from .pcapfile import Prefilter
 from .record import ParseReport
+from .tunnels import MAX_TUNNELS, TUNNEL_PORTS, TUNNEL_PROTOS, ip_inner, udp_inner
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KRB_PORTS", "Network", "Packet", "prefilter_for"]
+__all__ = ["KRB_PORTS", "Network", "Packet", "link_header"]
 
 #: Kerberos KDC (RFC 4120 §7.2.3) and kpasswd (RFC 3244) ports.
 KRB_PORTS: Final = frozenset({88, 464})
@@ -48,107 +45,7 @@ _ETH_IPV4: Final = struct.Struct("!12xHBxH2xHxB2x4s4s").unpack_from
 Packet = tuple[bytes, bytes, int, bytes]
 
 
-def _keep_ip(tcp_keep: Prefilter | None) -> Callable[[bytes, int, int, int], bool]:
-    ports = KRB_PORTS
-
-    def keep_ip(buf: bytes, off: int, end: int, version: int) -> bool:
-        if version == 4:
-            if off + 20 > end:
-                return False
-            if buf[off + 6] & 0x3F or buf[off + 7]:
-                return True  # a fragment: only reassembly can tell its ports
-            proto = buf[off + 9]
-            l4 = off + (buf[off] & 15) * 4
-        elif version == 6:
-            if off + 40 > end:
-                return False
-            proto = buf[off + 6]
-            l4 = off + 40
-            if proto in _IPV6_EXT or proto == _FRAG6:
-                return True  # extension headers are rare: let the full parser walk them
-        else:
-            return False
-        if proto == UDP or proto == TCP:
-            if l4 + 4 > end:
-                return proto == TCP and tcp_keep is not None
-            if (buf[l4] << 8 | buf[l4 + 1]) in ports or (buf[l4 + 2] << 8 | buf[l4 + 3]) in ports:
-                return True
-            return proto == TCP and tcp_keep is not None and tcp_keep(buf, l4, end)
-        return False
-
-    return keep_ip
-
-
-def prefilter_for(linktype: int, tcp_keep: Prefilter | None = None) -> Prefilter | None:
-    """The cheap keep-test of a link type, or None when krbtrace cannot read that link type.
-
-    ``tcp_keep(buf, tcp_header_offset, end)`` (given when application carriers are active) decides on the TCP
-    frames that are not on a Kerberos port; without it they are dropped."""
-    keep_ip = _keep_ip(tcp_keep)
-    ports = KRB_PORTS
-    if linktype == 1:
-        # Ethernet type, IPv4 version/IHL, flags/fragment offset, protocol and both ports in one unpack
-        fast = struct.Struct("!12xHB5xHxB10xHH").unpack_from
-        fast6 = struct.Struct("!20xB33xHH").unpack_from  # IPv6 next header and the ports behind a bare header
-        fast_vlan = struct.Struct("!16xHB5xHxB10xHH").unpack_from  # one 802.1Q tag, then as ``fast``
-
-        def keep_ethernet(buf: bytes, start: int, end: int) -> bool:
-            if end - start < 38:
-                return False
-            et, vi, frag, proto, sp, dp = fast(buf, start)
-            if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF:
-                if proto == 17 or proto == 6:
-                    if sp in ports or dp in ports:
-                        return True
-                    return proto == 6 and tcp_keep is not None and tcp_keep(buf, start + 34, end)
-                return False
-            size = end - start
-            if et == 0x86DD and size >= 58:
-                nh, sp, dp = fast6(buf, start)
-                if nh == 17 or nh == 6:
-                    if sp in ports or dp in ports:
-                        return True
-                    return nh == 6 and tcp_keep is not None and tcp_keep(buf, start + 54, end)
-                return nh in _IPV6_EXT or nh == _FRAG6
-            if et == 0x8100 and size >= 42:
-                et, vi, frag, proto, sp, dp = fast_vlan(buf, start)
-                if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF:
-                    if proto == 17 or proto == 6:
-                        if sp in ports or dp in ports:
-                            return True
-                        return proto == 6 and tcp_keep is not None and tcp_keep(buf, start + 38, end)
-                    return False
-            off = start + 14
-            et = buf[start + 12] << 8 | buf[start + 13]
-            while et in _VLAN and off + 4 <= end:
-                et = buf[off + 2] << 8 | buf[off + 3]
-                off += 4
-            if et == 0x0800:
-                return keep_ip(buf, off, end, 4)
-            if et == 0x86DD:
-                return keep_ip(buf, off, end, 6)
-            return False
-
-        keep_ethernet.ethernet_ports = ports  # type: ignore[attr-defined]  # lets pcapfile fuse the common case
-        keep_ethernet.tcp_keep = tcp_keep  # type: ignore[attr-defined]
-        return keep_ethernet
-    if linktype in (101, 12, 14, 228, 229):
-
-        def keep_raw(buf: bytes, start: int, end: int) -> bool:
-            return start < end and keep_ip(buf, start, end, buf[start] >> 4)
-
-        return keep_raw
-    if linktype in (113, 276, 0, 108):
-
-        def keep_other(buf: bytes, start: int, end: int) -> bool:
-            found = _link(linktype, buf, start, end)
-            return found is not None and keep_ip(buf, found[1], end, found[0])
-
-        return keep_other
-    return None
-
-
-def _link(linktype: int, buf: bytes, start: int, end: int) -> tuple[int, int] | None:
+def link_header(linktype: int, buf: bytes, start: int, end: int) -> tuple[int, int] | None:
     """(IP version, offset of the IP header) of a frame, or None when it is not IP or too short."""
     if linktype == 1:
         if end - start < 14:
@@ -192,6 +89,14 @@ def _link(linktype: int, buf: bytes, start: int, end: int) -> tuple[int, int] | 
     return None
 
 
+def _tunneled(udp: bytes) -> bool:
+    """A UDP datagram to a tunnel port, and not to or from a Kerberos port."""
+    if len(udp) < 16:
+        return False
+    dp = udp[2] << 8 | udp[3]
+    return dp in TUNNEL_PORTS and (udp[0] << 8 | udp[1]) not in KRB_PORTS
+
+
 class _Datagram:
     __slots__ = ("frags", "ignored", "total")
 
@@ -215,13 +120,54 @@ class Network:
 
     def packet(self, linktype: int, data: bytes, frame_no: int, cut: bool) -> Packet | None:
         """The frame's (src, dst, protocol, transport octets), or None (not IP, unreadable, or a fragment of a
-        datagram not yet complete). ``cut``: the frame was shortened by the snaplen."""
+        datagram not yet complete). ``cut``: the frame was shortened by the snaplen. A tunnel
+        (:mod:`parsers.tunnels`) gives its inner packet."""
         if linktype == 1 and len(data) >= 34:
             # the usual case at once: Ethernet, IPv4 without options, not a fragment, length consistent
             et, vi, total, frag, proto, src, dst = _ETH_IPV4(data)
             if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF and 20 <= total <= len(data) - 14:
-                return src, dst, proto, data[34 : 14 + total]
-        found = _link(linktype, data, 0, len(data))
+                pkt = src, dst, proto, data[34 : 14 + total]
+                return (
+                    pkt if proto == TCP or (proto == UDP and not _tunneled(pkt[3])) else self._inner(pkt, frame_no, cut)
+                )
+        pkt = self._outer(linktype, data, frame_no, cut)
+        if pkt is None or pkt[2] == TCP or (pkt[2] == UDP and not _tunneled(pkt[3])):
+            return pkt
+        return self._inner(pkt, frame_no, cut)
+
+    def _inner(self, pkt: Packet, frame_no: int, cut: bool) -> Packet | None:
+        """The packet inside tunnels, or ``pkt`` itself when it is not a tunnel."""
+        for _ in range(MAX_TUNNELS):
+            proto, l4 = pkt[2], pkt[3]
+            if proto == UDP:
+                if not _tunneled(l4):
+                    return pkt
+                inner = udp_inner(l4[2] << 8 | l4[3], l4, 0, len(l4))
+            elif proto in TUNNEL_PROTOS:
+                inner = ip_inner(proto, l4, 0, len(l4))
+            else:
+                return pkt
+            if inner is None:
+                if not cut:
+                    self.report.add("bad_tunnel_header", frame_no, f"IP protocol {proto}: no inner packet")
+                return None
+            kind, at = inner
+            if kind == "eth":
+                found = link_header(1, l4, at, len(l4))
+                if found is None:
+                    return None  # an inner frame that is not IP
+                kind, at = found
+            got = self._ipv4(l4, at, frame_no, cut) if kind == 4 else self._ipv6(l4, at, frame_no, cut)
+            if got is None:
+                return None
+            pkt = got
+        if pkt[2] in TUNNEL_PROTOS or (pkt[2] == UDP and _tunneled(pkt[3])):
+            self.report.add("bad_tunnel_header", frame_no, f"more than {MAX_TUNNELS} tunnels inside each other")
+            return None
+        return pkt
+
+    def _outer(self, linktype: int, data: bytes, frame_no: int, cut: bool) -> Packet | None:
+        found = link_header(linktype, data, 0, len(data))
         if found is None:
             return None
         version, off = found

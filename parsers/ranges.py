@@ -14,8 +14,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
-from .ip import prefilter_for
 from .pcapfile import _BOM, MAX_FRAME, PCAP_MAGICS, PCAPNG_SHB
+from .prefilter import prefilter_for
 from .streams import Carrier
 
 __all__ = ["CHAIN", "LEAD", "MIN_RANGE", "SEARCH", "WARMUP", "Plan", "plan", "warm_start"]
