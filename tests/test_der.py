@@ -61,6 +61,19 @@ def test_integers() -> None:
             d.integer(bad, 0, len(bad))
 
 
+def test_integer_widths_against_int_from_bytes() -> None:
+    # integer() reads 1-4 content octets inline; every width and sign boundary must agree with Python's own
+    # decoding of the same octets, and a length that runs past ``stop`` must still be refused.
+    for n in range(1, 10):
+        for v in {0, 1, -1, 2 ** (8 * n - 1) - 1, -(2 ** (8 * n - 1)), 0x80 << (8 * (n - 1)) >> 1}:
+            body = v.to_bytes(n, "big", signed=True)
+            raw = b"\x02" + bytes([n]) + body
+            assert d.integer(raw, 0, len(raw)) == int.from_bytes(body, "big", signed=True)
+            with pytest.raises(KrbDecodeError):
+                d.integer(raw, 0, len(raw) - 1)
+            assert d.integer(raw + b"\xff", 0, len(raw) + 1) == int.from_bytes(body, "big", signed=True)
+
+
 def test_boolean_and_flags() -> None:
     assert d.boolean(b"\x01\x01\xff", 0, 3) is True
     assert d.boolean(b"\x01\x01\x00", 0, 3) is False
@@ -132,6 +145,46 @@ def test_fields_and_prefix() -> None:
         assert sorted(got) == [0, 1, 3] and complete is False
     with pytest.raises(KrbDecodeError):
         d.fields(broken, 0, len(broken))
+
+
+def test_fields_prefix_length_forms() -> None:
+    # [n] with one-, 0x81- and 0x82-octet lengths, a repeated tag, a universal element, a high tag number and a
+    # three-octet length: fields_prefix() gives the ranges fields() gives, and stops the same way at a bad length.
+    body = (
+        ctx(0, integer(5))
+        + ctx(1, gstr("x" * 200))
+        + ctx(2, gstr("y" * 300))
+        + ctx(1, integer(99))
+        + b"\x05\x00"
+        + b"\xbf\x1f\x03\x02\x01\x01"
+        + b"\xa5\x83\x00\x00\x03\x02\x01\x07"
+        + b"\xa6\x81\x03\x02\x01\x08"
+    )
+    f = d.fields(body, 0, len(body))
+    assert d.fields_prefix(body, 0, len(body)) == (f, True)
+    assert sorted(f) == [0, 1, 2, 5, 6]
+    assert d.text(body, *f[1]) == "x" * 200 and d.text(body, *f[2]) == "y" * 300
+    assert d.integer(body, *f[5]) == 7 and d.integer(body, *f[6]) == 8
+    for cut in range(1, len(body)):
+        got, complete = d.fields_prefix(body[:cut], 0, cut)
+        assert complete is False or d.fields(body[:cut], 0, cut) == got
+        assert all(s <= e <= cut for s, e in got.values())
+    over = b"\xa2\x82\x01\x00" + b"\x00" * 10  # claims 256 octets, has 10: cut at the end, incomplete
+    assert d.fields_prefix(over, 0, len(over)) == ({2: (4, len(over))}, False)
+
+
+def test_expect_length_forms() -> None:
+    # expect() reads short, 0x81 and 0x82 lengths inline: the content range must be what tlv() gives, a length past
+    # the range or a different tag must raise, and a minimal element (2 octets) still works.
+    for size in (0, 5, 127, 128, 255, 256, 4000):
+        raw = der(0x04, b"\x07" * size)
+        assert d.expect(raw + b"\x00", 0, len(raw) + 1, 0x04) == d.tlv(raw, 0, len(raw))[1:]
+        with pytest.raises(KrbDecodeError):
+            d.expect(raw, 0, len(raw) - 1 if size else 1, 0x04)
+        with pytest.raises(KrbDecodeError):
+            d.expect(raw, 0, len(raw), 0x30)
+    assert d.expect(b"\x30\x00", 0, 2, 0x30) == (2, 2)
+    assert d.expect(b"\x04\x83\x00\x00\x01\xaa", 0, 6, 0x04) == (5, 6)  # three-octet length: general path
 
 
 def test_seq_items() -> None:

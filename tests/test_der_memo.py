@@ -52,3 +52,63 @@ def test_memos_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         t = b"\x18\x0f202612%02d000000Z" % (i % 28 + 1)
         assert der.gtime(t, 0, len(t)) == der.parse_gtime(t[2:])
         assert len(der._PRINCIPALS) <= 8 and len(der._TIMES) <= 8
+
+
+def test_text_memo_gives_the_decoded_value_and_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Realms are remembered by their octets; a control character is still replaced, a Latin-1 fallback still
+    # applies, and the memo never holds more than MEMO_SIZE entries.
+    der._TEXTS.clear()
+    for raw, want in ((b"EXAMPLE.ORG", "EXAMPLE.ORG"), (b"a\x1eb", "a\ufffdb"), (b"caf\xe9", "caf\xe9")):
+        enc = b"\x1b" + bytes([len(raw)]) + raw
+        for _ in range(2):
+            assert der.text(b"\x00" + enc, 1, 1 + len(enc)) == want
+    assert len(der._TEXTS) == 3
+    monkeypatch.setattr(der, "MEMO_SIZE", 4)
+    for i in range(20):
+        enc = b"\x1b\x05" + b"R%04d" % i
+        assert der.text(enc, 0, len(enc)) == f"R{i:04d}"
+        assert len(der._TEXTS) <= 4
+
+
+def test_etype_list_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    from parsers.krb5 import messages
+
+    messages._ETYPE_LISTS.clear()
+    enc = b"\x30\x0a\x02\x01\x12\x02\x01\x11\x02\x02\x00\x80"  # 18, 17, 128 (two octets)
+    for _ in range(2):
+        assert messages._ints(enc + b"\x00", 0, len(enc) + 1) == (18, 17, 128)
+    assert len(messages._ETYPE_LISTS) == 1
+    bad = enc[:-1]
+    for _ in range(2):
+        with pytest.raises(KrbDecodeError):
+            messages._ints(bad, 0, len(bad))
+    assert len(messages._ETYPE_LISTS) == 1  # failures are not remembered
+    long = b"\x30\x81\xff" + b"\x02\x01\x01" * 85  # longer than the memo's key bound: decoded, not kept
+    assert messages._ints(long, 0, len(long)) == (1,) * 85
+    assert len(messages._ETYPE_LISTS) == 1
+    monkeypatch.setattr(messages, "MEMO_SIZE", 4)
+    for i in range(20):
+        one = b"\x30\x03\x02\x01" + bytes([i])
+        assert messages._ints(one, 0, 5) == (i,)
+        assert len(messages._ETYPE_LISTS) <= 4
+
+
+def test_etype_info_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    from krb5_samples import ctx, gstr, integer, seq
+
+    from parsers.krb5 import padata
+
+    padata._ETYPE_INFO.clear()
+    info2 = seq(seq(ctx(0, integer(18)), ctx(1, gstr("EXAMPLE.ORGalice"))), seq(ctx(0, integer(23))))
+    for _ in range(2):
+        assert padata._etype_info(info2, 0, len(info2)) == (("EXAMPLE.ORGalice", None), (18, 23))
+    assert len(padata._ETYPE_INFO) == 1
+    for _ in range(2):
+        with pytest.raises(KrbDecodeError):
+            padata._etype_info(info2[:-1], 0, len(info2) - 1)
+    assert len(padata._ETYPE_INFO) == 1  # failures are not remembered
+    monkeypatch.setattr(padata, "MEMO_SIZE", 4)
+    for i in range(20):
+        one = seq(seq(ctx(0, integer(i))))
+        assert padata._etype_info(one, 0, len(one)) == ((None,), (i,))
+        assert len(padata._ETYPE_INFO) <= 4

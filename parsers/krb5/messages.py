@@ -14,6 +14,7 @@ from typing import Final
 
 from . import constants as c
 from .der import (
+    MEMO_SIZE,
     TAG_INTEGER,
     TAG_SEQUENCE,
     KrbDecodeError,
@@ -53,8 +54,27 @@ _KDC_REQ: Final = frozenset({10, 12})  # KDC-REQ numbers its components from [1]
 Reader = Callable[[bytes, int, int], object]
 
 
+#: Etype lists by their encoding: a client sends the same list in every request (see der.MEMO_SIZE).
+_ETYPE_LISTS: dict[bytes, tuple[int, ...]] = {}
+_MEMO_KEY_MAX: Final = 256  # longer encodings are decoded every time, so the memo stays small on hostile input
+
+
 def _ints(buf: bytes, start: int, stop: int) -> tuple[int, ...]:
-    """SEQUENCE OF INTEGER (an etype list) -> the values; one-octet INTEGERs (almost all) read inline."""
+    """SEQUENCE OF INTEGER (an etype list) -> the values, remembered by their octets when the list is short."""
+    if stop - start > _MEMO_KEY_MAX:
+        return _read_ints(buf, start, stop)
+    key = buf[start:stop]
+    value = _ETYPE_LISTS.get(key)
+    if value is None:
+        value = _read_ints(buf, start, stop)  # a failure raises here and is not remembered
+        if len(_ETYPE_LISTS) >= MEMO_SIZE:
+            _ETYPE_LISTS.clear()
+        _ETYPE_LISTS[key] = value
+    return value
+
+
+def _read_ints(buf: bytes, start: int, stop: int) -> tuple[int, ...]:
+    """SEQUENCE OF INTEGER -> the values; one-octet INTEGERs (almost all) read inline."""
     s, e = expect(buf, start, stop, TAG_SEQUENCE)
     out = []
     while s < e:
@@ -85,10 +105,6 @@ def _tagged(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
     return items
 
 
-def _count(buf: bytes, start: int, stop: int) -> int:
-    return len(seq_items(buf, start, stop))
-
-
 def _fill(r: Record, buf: bytes, f: Ranges, spec: tuple[tuple[int, str, Reader], ...]) -> None:
     """Decode each ``[tag] -> key`` of ``spec`` present in ``f``; a component that fails marks ``r`` partial."""
     for tag, key, reader in spec:
@@ -113,43 +129,91 @@ def _try(r: Record, fn: Callable[..., None], *args: object) -> None:
 # --- the messages ---
 
 
-_REQ_BODY: Final = (
-    (0, "kdc_options", flags),
-    (3, "service", principal),
-    (5, "till", gtime),
-    (6, "rtime", gtime),
-    (7, "nonce", uint32),
-    (8, "req_etypes", _ints),
-    (11, "additional_tickets", _count),
-)
-
-
 _BODY_REQUIRED: Final = frozenset({0, 2, 5, 7, 8})
 
 
 def _kdc_req(r: Record, buf: bytes, f: Ranges, msg: int) -> None:
     """KDC-REQ (§5.4.1): [1] pvno, [2] msg-type, [3] padata, [4] req-body, numbered from 1."""
     r["fast"] = False
-    if 4 in f:
-        _try(r, _req_body, r, buf, f[4], msg)
-    else:
+    rng = f.get(4)
+    if rng is None:
         r["partial"] = True
-    if 3 in f:
-        _try(r, _padata_into, r, buf, f[3], msg)
+    else:
+        try:
+            _req_body(r, buf, rng, msg)
+        except DECODE_ERRORS as exc:
+            _bad(r, "req-body", exc)
+    rng = f.get(3)
+    if rng is not None:
+        try:
+            apply_padata(r, buf, padata_entries(buf, *rng), msg)
+        except DECODE_ERRORS as exc:
+            _bad(r, "padata", exc)
+
+
+def _bad(r: Record, what: str, exc: Exception) -> None:
+    log.debug("%s: %s", what, exc)
+    r["partial"] = True
 
 
 def _req_body(r: Record, buf: bytes, rng: tuple[int, int], msg: int) -> None:
+    """KDC-REQ-BODY (§5.4.1): [0] kdc-options [1] cname [2] realm [3] sname [4] from [5] till [6] rtime [7] nonce
+    [8] etype [9] addresses [10] enc-authorization-data [11] additional-tickets.
+
+    Written out component by component (no table of readers): this runs for every request, and each component
+    still has its own guard, so one bad component marks the row partial and the others are kept."""
     # A req-body cut short (the last component of a truncated message) still gives the components before the cut.
     body, complete = fields_prefix(buf, *_outer(buf, *rng)[1:3])
     if not complete or not _BODY_REQUIRED <= body.keys():
         r["partial"] = True  # kdc-options, realm, till, nonce and etype are not OPTIONAL (RFC 4120 §5.4.1)
-    _fill(r, buf, body, _REQ_BODY)
-    if r["additional_tickets"] == 0:
-        r["additional_tickets"] = None
-    _fill(r, buf, body, ((2, "service_realm", text),))
+    get = body.get
+    if (x := get(0)) is not None:
+        try:
+            r["kdc_options"] = flags(buf, x[0], x[1])
+        except DECODE_ERRORS as exc:
+            _bad(r, "kdc_options", exc)
+    if (x := get(3)) is not None:
+        try:
+            r["service"] = principal(buf, x[0], x[1])
+        except DECODE_ERRORS as exc:
+            _bad(r, "service", exc)
+    if (x := get(5)) is not None:
+        try:
+            r["till"] = gtime(buf, x[0], x[1])
+        except DECODE_ERRORS as exc:
+            _bad(r, "till", exc)
+    if (x := get(6)) is not None:
+        try:
+            r["rtime"] = gtime(buf, x[0], x[1])
+        except DECODE_ERRORS as exc:
+            _bad(r, "rtime", exc)
+    if (x := get(7)) is not None:
+        try:
+            r["nonce"] = uint32(buf, x[0], x[1])
+        except DECODE_ERRORS as exc:
+            _bad(r, "nonce", exc)
+    if (x := get(8)) is not None:
+        try:
+            r["req_etypes"] = _ints(buf, x[0], x[1])
+        except DECODE_ERRORS as exc:
+            _bad(r, "req_etypes", exc)
+    if (x := get(11)) is not None:
+        try:
+            r["additional_tickets"] = len(seq_items(buf, x[0], x[1])) or None  # an empty list says nothing
+        except DECODE_ERRORS as exc:
+            _bad(r, "additional_tickets", exc)
+    if (x := get(2)) is not None:
+        try:
+            r["service_realm"] = text(buf, x[0], x[1])
+        except DECODE_ERRORS as exc:
+            _bad(r, "service_realm", exc)
     if msg == 10:
         r["client_realm"] = r["service_realm"]
-        _fill(r, buf, body, ((1, "client", principal),))
+        if (x := get(1)) is not None:
+            try:
+                r["client"] = principal(buf, x[0], x[1])
+            except DECODE_ERRORS as exc:
+                _bad(r, "client", exc)
 
 
 def _padata_into(r: Record, buf: bytes, rng: tuple[int, int], msg: int) -> None:

@@ -15,6 +15,8 @@ from typing import Final
 
 from . import constants as c
 from .der import (
+    MEMO_SIZE,
+    TAG_INTEGER,
     TAG_SEQUENCE,
     KrbDecodeError,
     boolean,
@@ -41,16 +43,57 @@ Record = dict[str, object]
 Ranges = dict[int, tuple[int, int]]
 
 
+def _element(buf: bytes, p: int, e: int, tag: int) -> int:
+    """End of the element carrying ``tag`` (short, 0x81 or 0x82 length form) at ``p`` if it fits in ``e``, else -1."""
+    if e - p < 2 or buf[p] != tag:
+        return -1
+    n = buf[p + 1]
+    if n < 0x80:
+        q = p + 2 + n
+    elif n == 0x81 and e - p >= 3:
+        q = p + 3 + buf[p + 2]
+    elif n == 0x82 and e - p >= 4:
+        q = p + 4 + (buf[p + 2] << 8 | buf[p + 3])
+    else:
+        return -1
+    return q if q <= e else -1
+
+
 def encdata(buf: bytes, start: int, stop: int) -> tuple[int, int | None]:
     """EncryptedData (RFC 4120 §5.2.9) -> (etype, kvno or None)."""
-    f = fields(buf, *expect(buf, start, stop, TAG_SEQUENCE))
+    s, e = expect(buf, start, stop, TAG_SEQUENCE)
+    # Fast path for the usual layout, [0] one-octet etype, optional short [1] kvno, then [2] cipher ending the
+    # SEQUENCE: it gives what fields() gives for that layout; any other layout takes the general path below.
+    if e - s >= 7 and buf[s] == 0xA0 and buf[s + 1] == 3 and buf[s + 2] == TAG_INTEGER and buf[s + 3] == 1:
+        p = s + 5
+        kvno = None
+        if buf[p] == 0xA1 and buf[p + 1] < 0x80 and p + 2 + buf[p + 1] <= e:
+            q = p + 2 + buf[p + 1]
+            kvno = uint32(buf, p + 2, q)
+            p = q
+        if _element(buf, p, e, 0xA2) == e:
+            v = buf[s + 4]
+            return (v - 256 if v & 0x80 else v), kvno
+    f = fields(buf, s, e)
     kvno = f.get(1)
     return integer(buf, *f[0]), None if kvno is None else uint32(buf, *kvno)
 
 
 def _ticket(buf: bytes, start: int, stop: int) -> tuple[str, str, int, int | None]:
     """Ticket (RFC 4120 §5.3, [APPLICATION 1]) -> (realm, sname, enc-part etype, kvno)."""
-    f = fields(buf, *expect(buf, *expect(buf, start, stop, 0x61), TAG_SEQUENCE))
+    s, e = expect(buf, *expect(buf, start, stop, 0x61), TAG_SEQUENCE)
+    # Fast path: [0] [1] [2] [3] once each, in order, nothing after (every encoder's layout); the ranges are those
+    # fields() gives for it. Each header's own length decides where the next one starts, as in fields().
+    p1 = _element(buf, s, e, 0xA0)
+    p2 = _element(buf, p1, e, 0xA1) if p1 > 0 else -1
+    p3 = _element(buf, p2, e, 0xA2) if p2 > 0 else -1
+    if p3 > 0 and _element(buf, p3, e, 0xA3) == e:
+        n = buf[p3 + 1]
+        etype, kvno = encdata(buf, p3 + (2 if n < 0x80 else 3 if n == 0x81 else 4), e)
+        n1, n2 = buf[p1 + 1], buf[p2 + 1]
+        realm = text(buf, p1 + (2 if n1 < 0x80 else 3 if n1 == 0x81 else 4), p2)
+        return realm, principal(buf, p2 + (2 if n2 < 0x80 else 3 if n2 == 0x81 else 4), p3), etype, kvno
+    f = fields(buf, s, e)
     etype, kvno = encdata(buf, *f[3])
     return text(buf, *f[1]), principal(buf, *f[2]), etype, kvno
 
@@ -77,16 +120,53 @@ def ap_req_parts(buf: bytes, start: int, stop: int) -> Ranges:
 def padata_entries(buf: bytes, start: int, stop: int) -> list[tuple[int, int, int]]:
     """SEQUENCE OF PA-DATA -> [(padata-type, value_start, value_stop)]. PA-DATA tags start at [1]."""
     out = []
-    for tag, s, e in seq_items(buf, start, stop):
+    p, end = expect(buf, start, stop, TAG_SEQUENCE)
+    while p < end:  # seq_items() inlined: one list fewer per message
+        tag, s, e = tlv(buf, p, end)
+        p = e
         if tag != TAG_SEQUENCE:
             raise KrbDecodeError(f"PA-DATA with tag 0x{tag:02x}")
+        # Fast path for the shape every encoder sends: exactly [1] (short form) then [2] ending the entry. Its
+        # result is the one fields() gives for that shape; any other shape takes the general path below.
+        if e - s >= 4 and buf[s] == 0xA1 and buf[s + 1] < 0x80:
+            a = s + 2 + buf[s + 1]
+            if a + 2 <= e and buf[a] == 0xA2:
+                n = buf[a + 1]
+                cs = a + 2 if n < 0x80 else a + 3 if n == 0x81 else a + 4 if n == 0x82 else 0
+                if (
+                    cs
+                    and cs <= e
+                    and cs + (n if n < 0x80 else buf[a + 2] if n == 0x81 else buf[a + 2] << 8 | buf[a + 3]) == e
+                ):
+                    vs, ve = octets(buf, cs, e)
+                    out.append((integer(buf, s + 2, a), vs, ve))
+                    continue
         f = fields(buf, s, e)
         vs, ve = octets(buf, *f[2]) if 2 in f else (s, s)
         out.append((integer(buf, *f[1]), vs, ve))
     return out
 
 
+#: ETYPE-INFO(2) values by their encoding: a KDC sends a principal the same salts every time (see der.MEMO_SIZE).
+_ETYPE_INFO: dict[bytes, tuple[tuple[str | None, ...], tuple[int, ...]]] = {}
+_MEMO_KEY_MAX: Final = 512  # longer encodings are decoded every time, so the memo stays small on hostile input
+
+
 def _etype_info(buf: bytes, start: int, stop: int) -> tuple[tuple[str | None, ...], tuple[int, ...]]:
+    """ETYPE-INFO2 or ETYPE-INFO entries -> (salts, etypes), remembered by their octets when short."""
+    if stop - start > _MEMO_KEY_MAX:
+        return _read_etype_info(buf, start, stop)
+    key = buf[start:stop]
+    value = _ETYPE_INFO.get(key)
+    if value is None:
+        value = _read_etype_info(buf, start, stop)  # a failure raises here and is not remembered
+        if len(_ETYPE_INFO) >= MEMO_SIZE:
+            _ETYPE_INFO.clear()
+        _ETYPE_INFO[key] = value
+    return value
+
+
+def _read_etype_info(buf: bytes, start: int, stop: int) -> tuple[tuple[str | None, ...], tuple[int, ...]]:
     """ETYPE-INFO2 or ETYPE-INFO entries -> (salts, etypes); an entry without salt gives ``None``."""
     salts: list[str | None] = []
     etypes: list[int] = []
@@ -148,17 +228,44 @@ def _fast_armor_ticket(buf: bytes, start: int, stop: int) -> tuple[int, int] | N
     return ap_req_parts(buf, vs, ve).get(3)
 
 
+#: The padata-types apply_padata() reads something from.
+_HANDLED: Final = frozenset(
+    {
+        c.PA_TGS_REQ,
+        c.PA_ENC_TIMESTAMP,
+        c.PA_PAC_REQUEST,
+        c.PA_FOR_USER,
+        c.PA_FOR_X509_USER,
+        c.PA_FX_FAST,
+        c.PA_ETYPE_INFO2,
+        c.PA_ETYPE_INFO,
+        c.PA_PW_SALT,
+    }
+)
+
+
 def apply_padata(r: Record, buf: bytes, pas: list[tuple[int, int, int]], msg: int) -> None:
     """Fill what the PA-DATA entries of a request, reply or error's METHOD-DATA reveal."""
-    types = tuple(t for t, _s, _e in pas)
-    r["pa_types"] = types
     # An empty PA-FX-FAST is only an advertisement (MIT lists it in every PREAUTH_REQUIRED METHOD-DATA); FAST is in
     # use when the entry carries an armoured request or an armoured reply (RFC 6113 §5.4.2, §5.4.3).
-    r["fast"] = any(t == c.PA_FX_FAST and ve > vs for t, vs, ve in pas)
+    fast = False
+    seen = []
+    for t, vs, ve in pas:  # plain loops, not generator expressions: this runs for most messages
+        seen.append(t)
+        if t == c.PA_FX_FAST and ve > vs:
+            fast = True
+    r["pa_types"] = types = tuple(seen)
+    r["fast"] = fast
     if msg == 10:
-        r["preauth_type"] = next((t for t in c.PREAUTH_TYPES if t in types), None)
+        r["preauth_type"] = None
+        for t in c.PREAUTH_TYPES:
+            if t in types:
+                r["preauth_type"] = t
+                break
     salt_kind = 0
     for ptype, vs, ve in pas:
+        if ptype not in _HANDLED:
+            continue  # most entries (FX-COOKIE, REQ-ENC-PA-REP, PAC-OPTIONS, ...): no need to walk the chain below
         try:
             if ptype == c.PA_TGS_REQ and msg == 12:
                 ap = ap_req_parts(buf, vs, ve)
