@@ -10,7 +10,8 @@ Writes two classic pcap files (Ethernet, microseconds), or with ``--pcapng`` the
   and body in two segments, the reply segmented at 536 octets, FIN).
 * ``kerberos.pcap``: the same Kerberos exchanges only (a DC-side port-88 capture).
 
-The Kerberos messages are real MIT KDC messages (tests/data/krb5/mit_messages.tsv). ``manifest.json`` records how
+The Kerberos messages are real MIT KDC messages (tests/data/krb5/mit_messages.tsv), each copy given its own nonce,
+times and cipher octets (:func:`vary`) so that no two are alike. ``manifest.json`` records how
 many packets and Kerberos messages each file holds, so bench/run.py can check that every reader found them all.
 """
 
@@ -21,6 +22,7 @@ import csv
 import itertools
 import json
 import random
+import re
 import struct
 from pathlib import Path
 
@@ -44,6 +46,37 @@ def _messages() -> list[tuple[bytes, bytes]]:
         if ta in ("10", "12|14") and tb in ("11", "13", "30"):
             pairs.append((a, b))
     return pairs
+
+
+_TIME = re.compile(rb"\x18\x0f(\d{12})(\d\d)Z")  # GeneralizedTime YYYYMMDDHHMMSSZ
+_NONCE = re.compile(rb"\xa7\x06\x02\x04[\x00-\x7f]...", re.S)  # KDC-REQ-BODY nonce [7], 4 octets, positive
+# EncryptedData: etype [0], kvno [1] optional, cipher [2] OCTET STRING (RFC 4120 §5.2.9)
+_CIPHER = re.compile(rb"\xa0\x03\x02\x01[\x00-\x7f](?:\xa1\x03\x02\x01.)?\xa2(?:[\x00-\x7f]|\x81.|\x82..)\x04", re.S)
+
+
+def vary(msg: bytes, rng: random.Random) -> bytes:
+    """The message with its own nonce, seconds of every time and cipher octets, lengths unchanged: every message of
+    the benchmark is then distinct, as on a real network (names and realms still repeat, as they do there), so no
+    memo keyed on a message's octets can flatter the figures."""
+    out = bytearray(msg)
+    for m in _TIME.finditer(msg):
+        out[m.start(2) : m.end(2)] = b"%02d" % rng.randrange(60)
+    for m in _NONCE.finditer(msg):
+        out[m.start() + 4 : m.end()] = bytes([rng.getrandbits(7)]) + rng.randbytes(3)
+    for m in _CIPHER.finditer(msg):
+        at = m.end()
+        first = msg[at] if at < len(msg) else 0
+        if first < 0x80:
+            start, n = at + 1, first
+        elif first == 0x81:
+            start, n = at + 2, msg[at + 1]
+        elif first == 0x82:
+            start, n = at + 3, int.from_bytes(msg[at + 1 : at + 3], "big")
+        else:
+            continue
+        if start + n <= len(msg):
+            out[start : start + n] = rng.randbytes(n)
+    return bytes(out)
 
 
 def _csum(hdr: bytes) -> int:
@@ -194,6 +227,7 @@ def main() -> None:
     while mixed.count < args.packets:
         if rng.random() < 0.0033:  # about 2 % of the frames end up Kerberos
             req, rep = pairs[rng.randrange(len(pairs))]
+            req, rep = vary(req, rng), vary(rep, rng)
             client = 0x0A020000 | rng.getrandbits(12)
             if rng.random() < 0.5:
                 both.krb_udp(client, kdcs[rng.randrange(2)], req, rep)
@@ -205,6 +239,7 @@ def main() -> None:
     only = Traffic([krb], rng)
     for _ in range(args.exchanges):
         req, rep = pairs[rng.randrange(len(pairs))]
+        req, rep = vary(req, rng), vary(rep, rng)
         client = 0x0A020000 | rng.getrandbits(12)
         (only.krb_udp if rng.random() < 0.5 else only.krb_tcp)(client, kdcs[rng.randrange(2)], req, rep)
     mixed.close()
