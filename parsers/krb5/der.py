@@ -11,8 +11,8 @@ fuzzers, truncated frames and non-Kerberos bytes on port 88), hence:
 * text is decoded leniently (GeneralString has no defined charset; Windows and MIT send UTF-8) and control
   characters are replaced, because the timeline uses ``\\x1e``/``\\x1f`` as separators and terminals interpret
   escapes;
-* GeneralizedTime becomes integer microseconds since the epoch (UTC) with calendar arithmetic, never a naive
-  ``datetime``;
+* GeneralizedTime becomes integer microseconds since the epoch (UTC) with calendar arithmetic
+  (:mod:`parsers.krb5.ktime`), never a naive ``datetime``;
 * the only exception that leaves this module is :class:`~parsers.errors.KrbDecodeError`.
 """
 
@@ -22,6 +22,7 @@ import logging
 from typing import Final
 
 from ..errors import KrbDecodeError
+from .ktime import parse_gtime
 
 log = logging.getLogger(__name__)
 
@@ -367,52 +368,6 @@ def _principal(buf: bytes, start: int, stop: int) -> str:
             raise KrbDecodeError(f"name component with tag 0x{tag:02x}")
         parts.append(decode_text(buf[s:e]))
     return "/".join(parts)
-
-
-_DAYS_BEFORE_MONTH: Final = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
-_DAYS_IN_MONTH: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def _days_from_civil(year: int, month: int, day: int) -> int:
-    """Days since 1970-01-01 of a proleptic Gregorian date (no datetime object, no time zone to get wrong)."""
-    y = year - 1
-    days = y * 365 + y // 4 - y // 100 + y // 400 + _DAYS_BEFORE_MONTH[month] + day - 1
-    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    if leap and month > 2:
-        days += 1
-    return days - 719_162
-
-
-def parse_gtime(raw: bytes) -> int:
-    """``YYYYMMDDHHMMSS[.f*]Z`` (X.680 §46, DER form) as microseconds since the epoch, UTC.
-
-    A time without ``Z`` would be local time of an unknown zone, so it is refused; so are impossible dates.
-    """
-    n = len(raw)
-    if n < 15 or raw[-1] != 0x5A or not raw[:14].isdigit():
-        raise KrbDecodeError(f"GeneralizedTime {raw[:32]!r} is not YYYYMMDDHHMMSSZ")
-    year, month, day = int(raw[0:4]), int(raw[4:6]), int(raw[6:8])
-    hour, minute, second = int(raw[8:10]), int(raw[10:12]), int(raw[12:14])
-    micros = 0
-    if n > 15:
-        frac = raw[14:-1]
-        if len(frac) < 2 or frac[0] not in b".," or not frac[1:].isdigit() or len(frac) > 32:
-            raise KrbDecodeError(f"GeneralizedTime fraction {raw[:48]!r}")
-        micros = int((frac[1:] + b"000000")[:6])
-    if not (
-        1 <= year
-        and 1 <= month <= 12
-        and 1 <= day <= _DAYS_IN_MONTH[month]
-        and hour <= 23
-        and minute <= 59
-        and second <= 60
-    ):
-        raise KrbDecodeError(f"GeneralizedTime {raw!r} is not a valid date")
-    if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
-        raise KrbDecodeError(f"GeneralizedTime {raw!r}: no 29 February that year")
-    # A leap second (:60) is folded into the next second, as POSIX time does.
-    seconds = _days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
-    return seconds * 1_000_000 + micros
 
 
 def gtime(buf: bytes, start: int, stop: int) -> int:
