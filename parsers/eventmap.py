@@ -25,6 +25,7 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from .krb5.constants import error_name
+from .memo import Memo
 from .record import FIELDS, KrbRecord, from_datetime
 
 SECURITY: Final = "Microsoft-Windows-Security-Auditing"
@@ -85,14 +86,12 @@ _KERBEROS_TIME_RE: Final = re.compile(r"(\d{1,2}):(\d\d):(\d\d)(?:\.(\d+))? (\d{
 _DAYS: dict[str, int] = {}
 _SPECIAL_FIRST: Final = frozenset("0{tTfF ")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-#: Memos of pure functions of one value (numbers as text, provider names, event_data objects): a log repeats the
-#: same few spellings, and a look-up costs a fraction of the work. Each stops growing at _MAX_MEMO entries.
+#: Memos of pure functions of one value (numbers as text, provider names, addresses, SIDs, event_data objects): a
+#: log repeats the same few spellings, and a look-up costs a fraction of the work. Each holds at most _MAX_MEMO
+#: entries (the :class:`parsers.memo.Memo` ones start afresh when full, the others stop growing).
 _MAX_MEMO: Final = 8192
 _MISSING: Final = object()
 _NUMS: dict[str, int | None] = {}
-_PROVIDERS: dict[str, str | None] = {}
-_IPS: dict[str, str | None] = {}
-_SIDS: dict[str, str | None] = {}
 _MINUTES: dict[str, int] = {}
 _EVENT_DATA_MEMO: dict[tuple[tuple[str, Any], ...], str] = {}
 _MEMO_TYPES: Final = frozenset({str, int, type(None)})
@@ -113,14 +112,11 @@ class Event(NamedTuple):
 
 def canonical_provider(name: str | None) -> str | None:
     """The manifest provider name of ``name`` (classic source names such as ``KDC`` mapped), else ``name``."""
-    canonical = _PROVIDERS.get(name)  # type: ignore[arg-type]
-    if canonical is None:
-        if not name:
-            return None
-        canonical = _PROVIDER_ALIASES.get(name.lower(), name)
-        if len(_PROVIDERS) < _MAX_MEMO:
-            _PROVIDERS[name] = canonical
-    return canonical
+    return _PROVIDERS[name] if name else None
+
+
+def _canonical(name: str) -> str:
+    return _PROVIDER_ALIASES.get(name.lower(), name)
 
 
 def is_kerberos(event_id: int | None, provider: str | None, data: dict[str, Any]) -> bool:
@@ -264,14 +260,7 @@ def normal_value(name: str, value: Any) -> Any:
 
 
 def _ip(value: Any) -> str | None:
-    if type(value) is str:
-        out = _IPS.get(value, _MISSING)
-        if out is _MISSING:
-            out = _ip_of(value)
-            if len(_IPS) < _MAX_MEMO:
-                _IPS[value] = out
-        return out  # type: ignore[return-value]
-    return _ip_of(value)
+    return _IPS[value] if type(value) is str else _ip_of(value)
 
 
 def _ip_of(value: Any) -> str | None:
@@ -284,19 +273,17 @@ def _ip_of(value: Any) -> str | None:
 
 
 def _sid(value: Any) -> str | None:
-    if type(value) is str:
-        out = _SIDS.get(value, _MISSING)
-        if out is _MISSING:
-            out = _sid_of(value)
-            if len(_SIDS) < _MAX_MEMO:
-                _SIDS[value] = out
-        return out  # type: ignore[return-value]
-    return _sid_of(value)
+    return _SIDS[value] if type(value) is str else _sid_of(value)
 
 
 def _sid_of(value: Any) -> str | None:
     s = text(value)
     return None if s is None or s == NULL_SID else s.upper()
+
+
+_PROVIDERS = Memo(_canonical, _MAX_MEMO)
+_IPS = Memo(_ip_of, _MAX_MEMO)
+_SIDS = Memo(_sid_of, _MAX_MEMO)
 
 
 def _num(d: dict[str, Any], name: str, bad: list[str]) -> int | None:

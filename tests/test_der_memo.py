@@ -43,7 +43,8 @@ def test_failures_are_not_remembered() -> None:
 
 
 def test_memos_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(der, "MEMO_SIZE", 8)
+    monkeypatch.setattr(der._PRINCIPALS, "size", 8)
+    monkeypatch.setattr(der._TIMES, "size", 8)
     der._PRINCIPALS.clear()
     der._TIMES.clear()
     for i in range(50):
@@ -63,7 +64,7 @@ def test_text_memo_gives_the_decoded_value_and_is_bounded(monkeypatch: pytest.Mo
         for _ in range(2):
             assert der.text(b"\x00" + enc, 1, 1 + len(enc)) == want
     assert len(der._TEXTS) == 3
-    monkeypatch.setattr(der, "MEMO_SIZE", 4)
+    monkeypatch.setattr(der._TEXTS, "size", 4)
     for i in range(20):
         enc = b"\x1b\x05" + b"R%04d" % i
         assert der.text(enc, 0, len(enc)) == f"R{i:04d}"
@@ -86,7 +87,7 @@ def test_etype_list_memo(monkeypatch: pytest.MonkeyPatch) -> None:
     long = b"\x30\x81\xff" + b"\x02\x01\x01" * 85  # longer than the memo's key bound: decoded, not kept
     assert messages._ints(long, 0, len(long)) == (1,) * 85
     assert len(messages._ETYPE_LISTS) == 1
-    monkeypatch.setattr(messages, "MEMO_SIZE", 4)
+    monkeypatch.setattr(messages._ETYPE_LISTS, "size", 4)
     for i in range(20):
         one = b"\x30\x03\x02\x01" + bytes([i])
         assert messages._ints(one, 0, 5) == (i,)
@@ -107,7 +108,7 @@ def test_etype_info_memo(monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(KrbDecodeError):
             padata._etype_info(info2[:-1], 0, len(info2) - 1)
     assert len(padata._ETYPE_INFO) == 1  # failures are not remembered
-    monkeypatch.setattr(padata, "MEMO_SIZE", 4)
+    monkeypatch.setattr(padata._ETYPE_INFO, "size", 4)
     for i in range(20):
         one = seq(seq(ctx(0, integer(i))))
         assert padata._etype_info(one, 0, len(one)) == ((None,), (i,))

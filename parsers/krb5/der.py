@@ -22,6 +22,7 @@ import logging
 from typing import Final
 
 from ..errors import KrbDecodeError
+from ..memo import Memo
 from .ktime import parse_gtime
 
 log = logging.getLogger(__name__)
@@ -321,14 +322,7 @@ def text(buf: bytes, start: int, stop: int) -> str:
     if stop - start >= 2 and buf[start] == 0x1B:  # GeneralString, short form: almost every realm
         n = buf[start + 1]
         if n < 0x80 and start + 2 + n <= stop:
-            raw = buf[start + 2 : start + 2 + n]
-            value = _TEXTS.get(raw)  # realms repeat in every message
-            if value is None:
-                value = decode_text(raw)
-                if len(_TEXTS) >= MEMO_SIZE:
-                    _TEXTS.clear()
-                _TEXTS[raw] = value
-            return value
+            return _TEXTS[buf[start + 2 : start + 2 + n]]  # realms repeat in every message
     tag, s, e = tlv(buf, start, stop)
     if tag not in TEXT_TAGS:
         raise KrbDecodeError(f"tag 0x{tag:02x} where a string was expected at offset {start}")
@@ -336,24 +330,19 @@ def text(buf: bytes, start: int, stop: int) -> str:
 
 
 #: Decoded values by their encoding, for the readers whose values repeat across a capture (a realm's services and
-#: users, the KDC's far-future ``till``): a dict lookup instead of a parse. Pure functions of the key's octets only;
-#: failures are not remembered; each memo is emptied when it reaches :data:`MEMO_SIZE` entries.
-MEMO_SIZE: Final = 4096
-_PRINCIPALS: dict[bytes, str] = {}
-_TIMES: dict[bytes, int] = {}
+#: users, the KDC's far-future ``till``): a dict lookup instead of a parse (:class:`parsers.memo.Memo`).
+_PRINCIPALS = Memo()
+_TIMES = Memo(parse_gtime)
 #: Short-form GeneralStrings (at most 127 octets, so the memo stays small whatever the input).
-_TEXTS: dict[bytes, str] = {}
+_TEXTS = Memo(decode_text)
 
 
 def principal(buf: bytes, start: int, stop: int) -> str:
     """A PrincipalName (RFC 4120 §5.2.2) as its name-string components joined by ``/``."""
     key = buf[start:stop]
     value = _PRINCIPALS.get(key)
-    if value is None:
-        value = _principal(buf, start, stop)
-        if len(_PRINCIPALS) >= MEMO_SIZE:
-            _PRINCIPALS.clear()
-        _PRINCIPALS[key] = value
+    if value is None:  # read from ``buf``, so that an error names the offset in the message
+        value = _PRINCIPALS.keep(key, _principal(buf, start, stop))
     return value
 
 
@@ -375,14 +364,7 @@ def gtime(buf: bytes, start: int, stop: int) -> int:
     s, e = expect(buf, start, stop, TAG_GENERALIZED_TIME)
     if e - s > 64:
         raise KrbDecodeError(f"GeneralizedTime of {e - s} octets")
-    raw = buf[s:e]
-    value = _TIMES.get(raw)
-    if value is None:
-        value = parse_gtime(raw)
-        if len(_TIMES) >= MEMO_SIZE:
-            _TIMES.clear()
-        _TIMES[raw] = value
-    return value
+    return _TIMES[buf[s:e]]
 
 
 def check_nesting(buf: bytes, start: int = 0, stop: int | None = None, max_depth: int = MAX_DEPTH) -> int:

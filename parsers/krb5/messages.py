@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
+from ..memo import Memo
 from . import constants as c
 from .der import (
-    MEMO_SIZE,
     TAG_INTEGER,
     TAG_SEQUENCE,
     KrbDecodeError,
@@ -54,8 +54,8 @@ _KDC_REQ: Final = frozenset({10, 12})  # KDC-REQ numbers its components from [1]
 Reader = Callable[[bytes, int, int], object]
 
 
-#: Etype lists by their encoding: a client sends the same list in every request (see der.MEMO_SIZE).
-_ETYPE_LISTS: dict[bytes, tuple[int, ...]] = {}
+#: Etype lists by their encoding: a client sends the same list in every request.
+_ETYPE_LISTS = Memo()
 _MEMO_KEY_MAX: Final = 256  # longer encodings are decoded every time, so the memo stays small on hostile input
 
 
@@ -65,11 +65,8 @@ def _ints(buf: bytes, start: int, stop: int) -> tuple[int, ...]:
         return _read_ints(buf, start, stop)
     key = buf[start:stop]
     value = _ETYPE_LISTS.get(key)
-    if value is None:
-        value = _read_ints(buf, start, stop)  # a failure raises here and is not remembered
-        if len(_ETYPE_LISTS) >= MEMO_SIZE:
-            _ETYPE_LISTS.clear()
-        _ETYPE_LISTS[key] = value
+    if value is None:  # read from ``buf``, so that an error names the offset in the message
+        value = _ETYPE_LISTS.keep(key, _read_ints(buf, start, stop))
     return value
 
 

@@ -13,9 +13,9 @@ import logging
 import struct
 from typing import Final
 
+from ..memo import Memo
 from . import constants as c
 from .der import (
-    MEMO_SIZE,
     TAG_INTEGER,
     TAG_SEQUENCE,
     KrbDecodeError,
@@ -147,8 +147,8 @@ def padata_entries(buf: bytes, start: int, stop: int) -> list[tuple[int, int, in
     return out
 
 
-#: ETYPE-INFO(2) values by their encoding: a KDC sends a principal the same salts every time (see der.MEMO_SIZE).
-_ETYPE_INFO: dict[bytes, tuple[tuple[str | None, ...], tuple[int, ...]]] = {}
+#: ETYPE-INFO(2) values by their encoding: a KDC sends a principal the same salts every time.
+_ETYPE_INFO = Memo()
 _MEMO_KEY_MAX: Final = 512  # longer encodings are decoded every time, so the memo stays small on hostile input
 
 
@@ -158,11 +158,8 @@ def _etype_info(buf: bytes, start: int, stop: int) -> tuple[tuple[str | None, ..
         return _read_etype_info(buf, start, stop)
     key = buf[start:stop]
     value = _ETYPE_INFO.get(key)
-    if value is None:
-        value = _read_etype_info(buf, start, stop)  # a failure raises here and is not remembered
-        if len(_ETYPE_INFO) >= MEMO_SIZE:
-            _ETYPE_INFO.clear()
-        _ETYPE_INFO[key] = value
+    if value is None:  # read from ``buf``, so that an error names the offset in the message
+        value = _ETYPE_INFO.keep(key, _read_etype_info(buf, start, stop))
     return value
 
 
