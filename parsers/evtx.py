@@ -53,14 +53,13 @@ from .evtxfilter import (
     security_verdict,
     wanted,
 )
+from .evtxview import CHUNK_SIZE, HEADER_SIZE, ChunkView
 from .record import KrbRecord, ParseReport
 
 log = logging.getLogger(__name__)
 
 FILE_MAGIC: Final = b"ElfFile\x00"
 CHUNK_MAGIC: Final = b"ElfChnk\x00"
-HEADER_SIZE: Final = 4096
-CHUNK_SIZE: Final = 65536
 #: Records that fit in a chunk (24-byte header + trailer at least): a declared count beyond this is a dirty header.
 MAX_RECORDS_PER_CHUNK: Final = (CHUNK_SIZE - 512) // 28
 BACKENDS: Final = ("evtx", "python-evtx")
@@ -259,45 +258,6 @@ class Tally:
                 self.current.seen += 1
 
 
-class _PaddedFile(io.RawIOBase):
-    """A file read as if zero-filled to a whole number of chunks, so a backend still reads a cut chunk."""
-
-    def __init__(self, path: str, size: int) -> None:
-        self._fh = open(path, "rb")
-        self._size = size
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = (0, self._pos, self._size)[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer: Any) -> int:
-        n = min(len(buffer), self._size - self._pos)
-        if n <= 0:
-            return 0
-        self._fh.seek(self._pos)
-        data = self._fh.read(n)
-        view = memoryview(buffer)
-        view[: len(data)] = data
-        view[len(data) : n] = b"\x00" * (n - len(data))
-        self._pos += n
-        return n
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
-
-
 def read_evtx(path: str, report: ParseReport, backend: str = "evtx", jobs: int = 1) -> Iterator[KrbRecord]:
     """Kerberos rows of one ``.evtx`` file, in file order (see :mod:`parsers.eventmap` for the columns).
 
@@ -352,7 +312,7 @@ def open_rust(source: Any) -> Any:
 
 
 def _read_rust(path: str, report: ParseReport, layout: Layout, tally: Tally) -> Iterator[KrbRecord]:
-    padded = _PaddedFile(path, layout.padded_size) if layout.truncated else None
+    padded = ChunkView(path, 0, (layout.padded_size - HEADER_SIZE) // CHUNK_SIZE) if layout.truncated else None
     runs: list[tuple[int, int]] = []
 
     def flush() -> None:

@@ -19,7 +19,6 @@ function, so the output is still the same.
 
 from __future__ import annotations
 
-import io
 import logging
 import marshal
 import multiprocessing
@@ -31,8 +30,6 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Final
 
 from .evtx import (
-    CHUNK_SIZE,
-    HEADER_SIZE,
     Tally,
     check_chunks,
     check_header,
@@ -42,6 +39,7 @@ from .evtx import (
     scan,
     tail_cut,
 )
+from .evtxview import CHUNK_SIZE, HEADER_SIZE, ChunkView
 from .record import MAX_EXAMPLES, KrbRecord, ParseReport
 
 log = logging.getLogger(__name__)
@@ -82,60 +80,6 @@ class _Issues:
             self.extra[kind] += n
 
 
-class _ChunkView(io.RawIOBase):
-    """The file header followed by chunks ``first .. first + count - 1``, read straight from the file (``os.pread``:
-    one copy of each block, where reading the batch into a ``BytesIO`` made three), zero-filled past the end of a
-    truncated file as :class:`parsers.evtx._PaddedFile` does."""
-
-    def __init__(self, path: str, first: int, count: int) -> None:
-        self._fd = os.open(path, os.O_RDONLY)
-        self._base = first * CHUNK_SIZE  # where the view's first chunk sits, counted from the end of the header
-        self._size = HEADER_SIZE + count * CHUNK_SIZE
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self._pos = max(0, (0, self._pos, self._size)[whence] + offset)
-        return self._pos
-
-    def read(self, size: int = -1) -> bytes:
-        pos = self._pos
-        n = self._size - pos if size is None or size < 0 else min(size, self._size - pos)
-        if n <= 0:
-            return b""
-        out = b""
-        if pos < HEADER_SIZE:  # the file header, then the batch's chunks
-            out = os.pread(self._fd, min(n, HEADER_SIZE - pos), pos)
-            if len(out) == n:
-                self._pos += n
-                return out
-            n -= len(out)
-            pos = HEADER_SIZE
-        data = os.pread(self._fd, n, HEADER_SIZE + self._base + pos - HEADER_SIZE)
-        if len(data) < n:
-            data += bytes(n - len(data))
-        self._pos = pos + n
-        return out + data if out else data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        memoryview(buffer)[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            os.close(self._fd)
-        super().close()
-
-
 def parse_batch(path: str, source: str, first: int, count: int, cut: frozenset[int], worker: bool) -> BatchResult:
     """Rows of chunks ``first .. first + count - 1`` (indexes after the file header); ``worker`` is false when the
     parent runs it."""
@@ -143,7 +87,7 @@ def parse_batch(path: str, source: str, first: int, count: int, cut: frozenset[i
         os._exit(70)
     issues = _Issues()
     runs: list[tuple[int, int]] = []
-    with _ChunkView(path, first, count) as view:
+    with ChunkView(path, first, count) as view:
         parser = open_rust(view)
         rows = [tuple(row) for row in rust_rows(parser.records_json(), source, cut, issues.add, runs)]
     return marshal.dumps(rows), runs, issues.shown, dict(issues.extra)

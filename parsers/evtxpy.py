@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 from .eventmap import _CONTROL_RE, to_record
 from .eventparse import event_from_xml
-from .evtx import CHUNK_SIZE, Layout, Tally
+from .evtx import Layout, Tally
+from .evtxview import CHUNK_SIZE
 from .record import KrbRecord, ParseReport
 
 log = logging.getLogger(__name__)
