@@ -40,8 +40,7 @@ from typing import Any, Final
 import orjson
 
 from .errors import MalformedFile, UnsupportedFormat
-from .eventmap import to_record
-from .eventparse import event_from_json
+from .eventfast import row_from_json
 from .evtxfilter import (
     KEEP,
     LOGON,
@@ -376,7 +375,7 @@ def rust_rows(
                     ):
                         continue
                     try:
-                        row = to_record(event_from_json(orjson.loads(data)), source, "evtx")
+                        row = row_from_json(orjson.loads(data), source)  # = to_record(event_from_json(...))
                     except (orjson.JSONDecodeError, ValueError) as exc:  # EventShapeError, an unusable time
                         add("evtx_event_error", record_id, str(exc))
                         continue
