@@ -17,6 +17,8 @@ both paths on every record of the corpus and the samples and on generated odd ev
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import itemgetter
 from typing import Any, Final
 
 from .eventmap import (
@@ -33,11 +35,13 @@ from .eventmap import (
     TGS_EVENTS,
     TICKET_EVENTS,
     _event_data,
+    _int32,
     _ip_of,
     _new_record,
     _num,
     _security,
     _sid_of,
+    event_data_json,
     is_kerberos,
     parse_time,
     text,
@@ -45,12 +49,11 @@ from .eventmap import (
 )
 from .eventparse import event_from_json
 from .krb5.constants import error_name
+from .memo import Memo
 from .record import FIELDS, KrbRecord
 
 __all__ = ["row_from_json"]
 
-#: This module's own memos (for tests that run it on a clean state).
-MEMOS: Final[list[dict[Any, Any]]] = []
 _MISSING: Final = object()
 _INT32_MIN: Final = -(2**31)
 _INT32_END: Final = 2**31
@@ -137,15 +140,13 @@ def _finish(
 
 
 def _ticket_row(eid: int, rid: int, created: Any, computer: Any, ed: dict[str, Any], source: str) -> KrbRecord:
-    """``to_record`` + ``_security`` for 4768-4773, each field's usual spelling read in line.
+    """``to_record`` for 4768-4773: the time, then the row from the shape's and the template's memos.
 
-    Fields are taken in ``_security``'s order. Text values: a ``str`` that starts and ends above ``" "`` and is not
-    ``"-"`` is what ``text`` returns unchanged (its own first test); anything else goes to ``text``. Numbers: a
-    ``str`` found in ``_NUMS`` has the value ``_num`` would return (``_num`` fills it, with parse_int's values
-    only); decimal ASCII digits (the port) are ``int(raw)``, as in ``_num``; anything else goes to ``_num``.
-    Addresses and SIDs use the general path's memos (``_ip`` and ``_sid`` are those look-ups for a ``str``).
+    TimeCreated: ``parse_time``'s own first test and memo of the start of each minute, the same sum; anything
+    else is ``parse_time``'s. Then, when the event's fields are spelled the usual way, the row is its
+    :class:`_Shape`'s template (the columns that take few values, see :func:`_template`) plus the columns that
+    vary from event to event; otherwise :func:`_ticket_fields` maps it field by field.
     """
-    # TimeCreated: parse_time's own first test, its memo of the start of each minute, the same sum
     ts: Any = None
     if type(created) is str and len(created) == 27 and created[26] == "Z" and created[19] == ".":
         minute = _MINUTES.get(created[:16])
@@ -158,6 +159,139 @@ def _ticket_row(eid: int, rid: int, created: Any, computer: Any, ed: dict[str, A
         ts = parse_time(created)
         if ts is None:
             raise ValueError("event without TimeCreated")
+    shape = _SHAPES[tuple(ed)]
+    vals = (*ed.values(), None)  # the None stands for the fields this shape lacks
+    ip, port, raw_user, tsid, svc, ssid, *fixed = shape.take(vals)
+    try:
+        tmpl = _TEMPLATES.get((eid, computer, source, *fixed))
+    except TypeError:  # an unhashable value (a list, an object): not a usual spelling
+        tmpl = None
+    if tmpl is None:
+        tmpl = _template(eid, computer, source, fixed)
+        if tmpl is None:
+            return _ticket_fields(eid, rid, ts, computer, ed, source)
+    if type(port) is str and port.isdigit() and port.isascii():
+        port = int(port) or None  # _num's value for ASCII digits, "or None" as in _security
+    elif port is not None:
+        return _ticket_fields(eid, rid, ts, computer, ed, source)
+    v = raw_user
+    user = v if type(v) is str and v and v[0] > " " and v[-1] > " " and v != "-" else text(v)
+    row = tmpl.copy()
+    row[0] = ts
+    row[3] = rid
+    row[_C_SRC_IP] = _IPS[ip] if type(ip) is str else _ip_of(ip)
+    row[_C_SRC_PORT] = port
+    row[_C_CLIENT_SID] = _SIDS[tsid] if type(tsid) is str else _sid_of(tsid)
+    v = svc
+    row[_C_SERVICE] = v if type(v) is str and v and v[0] > " " and v[-1] > " " and v != "-" else text(v)
+    row[_C_SERVICE_SID] = _SIDS[ssid] if type(ssid) is str else _sid_of(ssid)
+    if user and "@" in user and eid in TGS_EVENTS:
+        # 4769/4770 write the UPN form user@REALM; the original stays in event_data (as in _security)
+        user, _, upn_realm = user.rpartition("@")
+        row[_C_CLIENT_REALM] = row[_C_CLIENT_REALM] or upn_realm or None
+        row[_C_CLIENT] = user or None
+        d = dict(zip(shape.names, shape.rest(vals), strict=True))
+        d["TargetUserName"] = raw_user
+        row[_EVENT_DATA] = _event_data(d)
+        return _new_record(KrbRecord, row)
+    row[_C_CLIENT] = user
+    if shape.names:
+        rest = shape.rest(vals)
+        try:
+            out = shape.data.get(rest)
+        except TypeError:  # a list or an object among them
+            out = None
+        row[_EVENT_DATA] = out if out is not None else shape.event_data(rest)
+    return _new_record(KrbRecord, row)
+
+
+class _Shape:
+    """What a ticket event's ``EventData`` keys (their order included) say about where its fields are.
+
+    ``take`` picks, from ``(*EventData.values(), None)``, the fields the columns come from, in the order of
+    ``taken`` (the final ``None`` for the fields this shape lacks: absent is what ``pop(name, None)`` reads as
+    ``None``); the code comes from ``Status`` when the event has it, else from ``FailureCode`` (as in
+    ``_security``). ``names`` are the fields left for ``event_data`` (``#attributes`` aside, which
+    ``event_from_json`` drops), ``rest`` picks their values.
+    """
+
+    __slots__ = ("data", "names", "rest", "take")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        code = "Status" if "Status" in keys else "FailureCode"
+        taken = (*_VARYING, "TargetDomainName", "TicketOptions", code, "TicketEncryptionType", "PreAuthType")
+        where = {k: i for i, k in enumerate(keys)}
+        self.take = itemgetter(*(where.get(name, len(keys)) for name in taken))
+        self.names = tuple(k for k in keys if k not in taken and k != "#attributes")
+        picks = [where[k] for k in self.names]
+        self.rest: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
+            itemgetter(*picks) if len(picks) > 1 else (lambda vals: tuple(vals[i] for i in picks))
+        )
+        #: event_data by the values of ``names``, for values that are all text or null (see event_data)
+        self.data: Memo = Memo(None, _MAX_DATA)
+
+    def event_data(self, rest: tuple[Any, ...]) -> str:
+        """``_event_data`` of the fields left: the same text, as ``event_data_json`` depends on the fields only.
+        Remembered when every value is text or null: then a tuple equal to ``rest`` holds the very same values
+        (a ``str`` equals only a ``str``), whereas ``1 == 1.0 == True`` would mix values that normalise apart."""
+        out = event_data_json(dict(zip(self.names, rest, strict=True)))
+        if len(out) <= _MAX_DATA_TEXT and all(v is None or type(v) is str for v in rest):
+            self.data.keep(rest, out)
+        return out
+
+
+#: Ticket events' EventData layouts, by their keys in order (a log has a handful).
+_SHAPES: Final = Memo(_Shape, 256)
+#: Ticket rows' columns that follow from few values (see _template), by those values.
+_TEMPLATES: Final = Memo(None, 4096)
+_MAX_DATA: Final = 1024
+_MAX_DATA_TEXT: Final = 512
+#: This module's own memos (for tests that run it on a clean state).
+MEMOS: Final[list[dict[Any, Any]]] = [_SHAPES, _TEMPLATES]
+
+
+#: The fields ``_security`` takes for a ticket event: those that vary from event to event, then (with the code
+#: field chosen per shape between them) those that take few values.
+_VARYING: Final = ("IpAddress", "IpPort", "TargetUserName", "TargetSid", "ServiceName", "ServiceSid")
+
+
+def _template(eid: int, computer: Any, source: str, fixed: list[Any]) -> list[Any] | None:
+    """The row columns of a ticket event that follow from few values: host, realm, options, code, error name,
+    ticket etype, pre-auth type (and source, provider, event ID, phase), remembered by those values.
+
+    ``None`` (and nothing remembered) unless every value is text or null and every number is readable: then the
+    key equals only keys of the same values (a ``str`` equals only a ``str``), and no field is left for
+    ``event_data`` or marks the row ``partial``. The values are the general helpers' (``text``, ``_num``)."""
+    domain, *numbers = fixed
+    if type(computer) is not str or any(v is not None and type(v) is not str for v in fixed):
+        return None
+    bad: list[str] = []
+    options, code, etype, preauth = (_num({"v": raw}, "v", bad) for raw in numbers)
+    if bad:
+        return None
+    code = _int32(code) or None
+    row = _TEMPLATE.copy()
+    row[0:7] = (None, source, "evtx", None, text(computer), SECURITY, eid)
+    row[_C_PHASE] = "AS" if eid in AS_EVENTS else "TGS"
+    row[_C_CLIENT_REALM] = text(domain)
+    row[_C_KDC_OPTIONS] = options
+    row[_C_ERROR_CODE] = code
+    row[_C_ERROR_NAME] = error_name(code)
+    row[_C_TICKET_ETYPE] = _int32(etype)
+    row[_C_PREAUTH_TYPE] = _int32(preauth)
+    return _TEMPLATES.keep((eid, computer, source, *fixed), row)
+
+
+def _ticket_fields(eid: int, rid: int, ts: int, computer: Any, ed: dict[str, Any], source: str) -> KrbRecord:
+    """``to_record`` + ``_security`` for 4768-4773, field by field (any spelling), each field's usual spelling read
+    in line.
+
+    Fields are taken in ``_security``'s order. Text values: a ``str`` that starts and ends above ``" "`` and is not
+    ``"-"`` is what ``text`` returns unchanged (its own first test); anything else goes to ``text``. Numbers: a
+    ``str`` found in ``_NUMS`` has the value ``_num`` would return (``_num`` fills it, with parse_int's values
+    only); decimal ASCII digits (the port) are ``int(raw)``, as in ``_num``; anything else goes to ``_num``.
+    Addresses and SIDs use the general path's memos (``_ip`` and ``_sid`` are those look-ups for a ``str``).
+    """
     d = ed.copy()  # what is left becomes event_data
     pop = d.pop
     if "#attributes" in d:

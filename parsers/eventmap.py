@@ -400,17 +400,23 @@ def _kerberos_client(d: dict[str, Any], bad: list[str], row: list[Any]) -> None:
     row[_NT_STATUS] = _num(d, "ExtendedError", bad) or None
 
 
+def event_data_json(d: dict[str, Any]) -> str:
+    """The ``event_data`` JSON of the fields no column took: values normalised, keys sorted (so the text depends on
+    the fields and values only, not on their order in ``d``)."""
+    return orjson.dumps({k: normal_value(k, v) for k, v in d.items()}, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def _event_data(d: dict[str, Any]) -> str:
-    """The ``event_data`` JSON of the fields no column took, memoised: events of one kind often leave the same
-    ones (empty certificate fields, constant flags). Only text, int and null values make a key: ``1 == True ==
-    1.0`` would mix values that normalise differently, and lists are not hashable."""
+    """:func:`event_data_json`, memoised: events of one kind often leave the same fields (empty certificate
+    fields, constant flags). Only text, int and null values make a key: ``1 == True == 1.0`` would mix values that
+    normalise differently, and lists are not hashable."""
     for v in d.values():
         if type(v) not in _MEMO_TYPES:
-            return orjson.dumps({k: normal_value(k, v) for k, v in d.items()}, option=orjson.OPT_SORT_KEYS).decode()
+            return event_data_json(d)
     key = tuple(d.items())
     out = _EVENT_DATA_MEMO.get(key)
     if out is None:
-        out = orjson.dumps({k: normal_value(k, v) for k, v in d.items()}, option=orjson.OPT_SORT_KEYS).decode()
+        out = event_data_json(d)
         if len(out) <= _MEMO_TEXT and len(_EVENT_DATA_MEMO) < _MAX_MEMO:  # small entries only: bounded memory
             _EVENT_DATA_MEMO[key] = out
     return out
