@@ -30,7 +30,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from parsers import eventmap  # noqa: E402
+from parsers import eventfast, eventmap  # noqa: E402
 from parsers.eventfast import row_from_json  # noqa: E402
 from parsers.eventmap import to_record  # noqa: E402
 from parsers.eventparse import event_from_json  # noqa: E402
@@ -90,6 +90,7 @@ def clear_memos() -> None:
         eventmap._IPS,
         eventmap._SIDS,
         eventmap._PROVIDERS,
+        *eventfast.MEMOS,
     ):
         memo.clear()
 
