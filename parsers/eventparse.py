@@ -53,6 +53,15 @@ def _opt_int(value: Any) -> int | None:
         raise EventShapeError(f"not a number: {value!r}") from exc
 
 
+def _provider(attrs: dict[str, Any]) -> str | None:
+    """The provider's ``Name`` (or classic ``EventSourceName``); raises :class:`EventShapeError` when it is not text
+    (the mapping looks it up and lower-cases it)."""
+    name = attrs.get("Name") or attrs.get("EventSourceName")
+    if name is None or type(name) is str:
+        return name
+    raise EventShapeError(f"provider name is not text: {name!r}"[:200])
+
+
 def _flatten(node: Any, out: dict[str, Any], name: str) -> None:
     if isinstance(node, dict):
         for k, v in node.items():
@@ -72,14 +81,14 @@ def event_from_json(obj: Any) -> Event:
         if type(ed) is dict and "Data" not in ed and "Binary" not in ed:
             eid = system["EventID"]
             rid = system["EventRecordID"]
-            if type(eid) is int and type(rid) is int and "UserData" not in event:
-                prov = system["Provider"]["#attributes"]
+            prov = system["Provider"]["#attributes"]
+            if type(eid) is int and type(rid) is int and "UserData" not in event and type(prov) is dict:
                 data = dict(ed)
                 data.pop("#attributes", None)
                 return Event(  # positional: a keyword call costs twice as much
                     rid,
                     eid,
-                    prov.get("Name") or prov.get("EventSourceName"),
+                    _provider(prov),
                     system["TimeCreated"]["#attributes"]["SystemTime"],
                     system.get("Computer"),
                     data,
@@ -124,7 +133,7 @@ def event_from_json(obj: Any) -> Event:
     return Event(
         record_id=_opt_int(_node_text(system.get("EventRecordID"))),
         event_id=_opt_int(_node_text(system.get("EventID"))),
-        provider=prov.get("Name") or prov.get("EventSourceName"),
+        provider=_provider(prov),
         time_created=_attrs(system.get("TimeCreated")).get("SystemTime"),
         computer=_node_text(system.get("Computer")),
         data=data,

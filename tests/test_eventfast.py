@@ -80,6 +80,8 @@ class Paths:
             raise
         assert cold == want, obj
         assert warm == want, obj
+        # the reader counts ValueError (EventShapeError, an unusable time, orjson's JSONDecodeError) and nothing else
+        assert want[0] == "row" or issubclass(want[1], ValueError), want
         return want
 
 
@@ -289,3 +291,37 @@ def test_every_named_spelling_of_every_read_field(field: str) -> None:
             paths.compare(obj)
         del ed[field]
         paths.compare(obj)
+
+
+@pytest.mark.parametrize(
+    ("provider", "issues"),
+    [
+        ({"#attributes": "x"}, {}),  # no provider name: not a Kerberos event
+        ({"#attributes": [SECURITY]}, {}),
+        ({"#attributes": {"Name": [SECURITY]}}, {"json_event_error": 1}),  # a name that is not text: counted
+        ({"#attributes": {"Name": 5}}, {"json_event_error": 1}),
+        ({"#attributes": {"EventSourceName": {"a": 1}}}, {"json_event_error": 1}),
+    ],
+)
+def test_provider_of_the_wrong_type_is_counted_not_raised(tmp_path: Path, provider: Any, issues: dict) -> None:
+    """Found by the comparison above: both paths raised AttributeError / TypeError here, which no reader catches."""
+    from parsers.events import read_events
+    from parsers.record import ParseReport
+
+    event = {
+        "Event": {
+            "System": {
+                "Provider": provider,
+                "EventID": 4768,
+                "EventRecordID": 1,
+                "TimeCreated": {"#attributes": {"SystemTime": "2026-01-15T09:00:00.000300Z"}},
+            },
+            "EventData": {"TargetUserName": "alice"},
+        }
+    }
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(orjson.dumps(event) + b"\n")
+    report = ParseReport(source=str(path))
+    assert list(read_events(str(path), report, "jsonl")) == []
+    assert dict(report.issues) == issues
+    Paths().compare(event)
