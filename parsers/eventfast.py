@@ -236,9 +236,13 @@ class _Shape:
         self.take = itemgetter(*(where.get(name, len(keys)) for name in taken))
         self.names = tuple(k for k in keys if k not in taken and k != "#attributes")
         picks = [where[k] for k in self.names]
-        self.rest: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
-            itemgetter(*picks) if len(picks) > 1 else (lambda vals: tuple(vals[i] for i in picks))
-        )
+        self.rest: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+        if len(picks) > 1:
+            self.rest = itemgetter(*picks)
+        elif picks:  # itemgetter of one index gives the value itself, not a tuple
+            self.rest = lambda vals, i=picks[0]: (vals[i],)
+        else:
+            self.rest = lambda vals: ()
         #: event_data by the values of ``names``, for values that are all text or null (see event_data)
         self.data: Memo = Memo(None, _MAX_DATA)
 
@@ -249,7 +253,7 @@ class _Shape:
         (a ``str`` equals only a ``str``), whereas ``1 == 1.0 == True`` would mix values that normalise apart."""
         names = self.names if len(rest) == len(self.names) else (*self.names, "TargetUserName")
         out = event_data_json(dict(zip(names, rest, strict=True)))
-        if len(out) <= _MAX_DATA_TEXT and all(v is None or type(v) is str for v in rest):
+        if len(out) <= _MAX_DATA_TEXT and set(map(type, rest)) <= _TEXT_OR_NULL:
             self.data.keep(rest, out)
         return out
 
@@ -260,7 +264,8 @@ _SHAPES: Final = Memo(_Shape, 256)
 _TEMPLATES: Final = Memo(None, 4096)
 #: TimeCreated's second -> µs since the epoch of its start (see _ticket_row).
 _SECONDS: Final = Memo(None, 4096)
-_MAX_DATA: Final = 1024
+_MAX_DATA: Final = 4096
+_TEXT_OR_NULL: Final = frozenset({str, type(None)})
 _MAX_DATA_TEXT: Final = 512
 #: This module's own memos (for tests that run it on a clean state).
 MEMOS: Final[list[dict[Any, Any]]] = [_SHAPES, _TEMPLATES, _SECONDS]
