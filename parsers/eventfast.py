@@ -171,13 +171,15 @@ def _ticket_row(eid: int, rid: int, created: Any, computer: Any, ed: dict[str, A
             raise ValueError("event without TimeCreated")
     shape = _SHAPES[tuple(ed)]
     vals = (*ed.values(), None)  # the None stands for the fields this shape lacks
-    ip, port, raw_user, tsid, svc, ssid, *fixed = shape.take(vals)
+    # (unpacked name by name, and the key written out: a starred unpack or key costs more than all the rest here)
+    ip, port, raw_user, tsid, svc, ssid, domain, options, code, etype, preauth = shape.take(vals)
+    key = (eid, computer, source, domain, options, code, etype, preauth)
     try:
-        tmpl = _TEMPLATES.get((eid, computer, source, *fixed))
+        tmpl = _TEMPLATES.get(key)
     except TypeError:  # an unhashable value (a list, an object): not a usual spelling
         tmpl = None
     if tmpl is None:
-        tmpl = _template(eid, computer, source, fixed)
+        tmpl = _template(key)
         if tmpl is None:
             return _by_fields(eid, rid, ts, computer, ed, source)
     if type(port) is str and port.isdigit() and port.isascii():
@@ -276,15 +278,17 @@ MEMOS: Final[list[dict[Any, Any]]] = [_SHAPES, _TEMPLATES, _SECONDS]
 _VARYING: Final = ("IpAddress", "IpPort", "TargetUserName", "TargetSid", "ServiceName", "ServiceSid")
 
 
-def _template(eid: int, computer: Any, source: str, fixed: list[Any]) -> list[Any] | None:
+def _template(key: tuple[Any, ...]) -> list[Any] | None:
     """The row columns of a ticket event that follow from few values: host, realm, options, code, error name,
-    ticket etype, pre-auth type (and source, provider, event ID, phase), remembered by those values.
+    ticket etype, pre-auth type (and source, provider, event ID, phase), remembered by those values, ``key`` =
+    (EventID, Computer, source, TargetDomainName, TicketOptions, Status or FailureCode, TicketEncryptionType,
+    PreAuthType).
 
     ``None`` (and nothing remembered) unless every value is text or null and every number is readable: then the
     key equals only keys of the same values (a ``str`` equals only a ``str``), and no field is left for
     ``event_data`` or marks the row ``partial``. The values are the general helpers' (``text``, ``_num``)."""
-    domain, *numbers = fixed
-    if type(computer) is not str or any(v is not None and type(v) is not str for v in fixed):
+    eid, computer, source, domain, *numbers = key
+    if type(computer) is not str or not set(map(type, key[3:])) <= _TEXT_OR_NULL:
         return None
     bad: list[str] = []
     options, code, etype, preauth = (_num({"v": raw}, "v", bad) for raw in numbers)
@@ -300,4 +304,4 @@ def _template(eid: int, computer: Any, source: str, fixed: list[Any]) -> list[An
     row[_C_ERROR_NAME] = error_name(code)
     row[_C_TICKET_ETYPE] = _int32(etype)
     row[_C_PREAUTH_TYPE] = _int32(preauth)
-    return _TEMPLATES.keep((eid, computer, source, *fixed), row)
+    return _TEMPLATES.keep(key, row)
