@@ -240,6 +240,12 @@ def normal_value(name: str, value: Any) -> Any:
         # plain text needs no work: not hex, GUID or boolean shaped, nothing to strip, no control characters
         if value[0] not in _SPECIAL_FIRST and value[-1] != " " and len(value) != 36 and value.isprintable():
             return value
+        if len(value) == 36:
+            # a bare GUID (the evtx package's LogonGuid): what the steps below give it, without them (it has
+            # nothing to strip, is not hex, and has exactly four dashes)
+            m = _GUID_RE.fullmatch(value)
+            if m:
+                return "{" + m.group(1).upper() + "}"
     if name in LIST_FIELDS:
         return split_list(value)
     if isinstance(value, int) and not isinstance(value, bool):

@@ -9,6 +9,7 @@ or ``None``, or the exception's type and text (what the reader writes into its r
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -325,3 +326,47 @@ def test_provider_of_the_wrong_type_is_counted_not_raised(tmp_path: Path, provid
     assert list(read_events(str(path), report, "jsonl")) == []
     assert dict(report.issues) == issues
     Paths().compare(event)
+
+
+def _normal_value_steps(name: str, value: Any) -> Any:
+    """``normal_value`` without its shortcuts (plain text, bare GUID): the general steps, written out again."""
+    from parsers.eventmap import _CONTROL_RE, _GUID_RE, _HEX_RE, LIST_FIELDS, split_list, text
+
+    if name in LIST_FIELDS:
+        return split_list(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    s = text(value)
+    if s is None:
+        return None
+    if s[0] == "0" and _HEX_RE.fullmatch(s):
+        return hex(int(s, 16))
+    if len(s) in (36, 38) and s.count("-") == 4:
+        m = _GUID_RE.fullmatch(s)
+        if m:
+            return "{" + m.group(1).upper() + "}"
+    if s[0] in "tTfF" and s.lower() in ("true", "false"):
+        return s.lower()
+    return s if s.isprintable() else _CONTROL_RE.sub("", s)
+
+
+@st.composite
+def guid_like(draw: st.DrawFn) -> str:
+    """GUIDs as producers write them, and near misses: case, braces, padding, one character changed."""
+    text = str(uuid.UUID(int=draw(st.integers(0, 2**128 - 1))))
+    text = draw(st.sampled_from([text, text.upper(), "{" + text + "}", "{" + text.upper() + "}"]))
+    if draw(st.booleans()):
+        i = draw(st.integers(0, len(text) - 1))
+        text = text[:i] + draw(st.sampled_from(" \t-gx{}0\u00a0٣")) + text[i + 1 :]
+    return draw(st.sampled_from(["", " ", "\t"])) + text + draw(st.sampled_from(["", " "]))
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    st.sampled_from(["LogonGuid", "ObjectGUID", "UserAccountControl", "X"]),
+    st.one_of(guid_like(), st.text(alphabet="0123456789abcdefABCDEF-{} x\t", max_size=40), st.text(max_size=40)),
+)
+def test_normal_value_shortcuts_equal_the_general_steps(name: str, value: str) -> None:
+    from parsers.eventmap import normal_value
+
+    assert normal_value(name, value) == _normal_value_steps(name, value)
