@@ -212,7 +212,7 @@ def _ticket_row(eid: int, rid: int, created: Any, computer: Any, ed: dict[str, A
         row[_C_CLIENT] = user
         return _new_record(KrbRecord, row)
     try:
-        out = shape.data.get(rest)
+        out = _DATA.get((shape, rest))
     except TypeError:  # a list or an object among them
         out = None
     row[_EVENT_DATA] = out if out is not None else shape.event_data(rest)
@@ -229,7 +229,7 @@ class _Shape:
     ``event_from_json`` drops), ``rest`` picks their values.
     """
 
-    __slots__ = ("data", "names", "rest", "take")
+    __slots__ = ("names", "rest", "take")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         code = "Status" if "Status" in keys else "FailureCode"
@@ -245,8 +245,6 @@ class _Shape:
             self.rest = lambda vals, i=picks[0]: (vals[i],)
         else:
             self.rest = lambda vals: ()
-        #: event_data by the values of ``names``, for values that are all text or null (see event_data)
-        self.data: Memo = Memo(None, _MAX_DATA)
 
     def event_data(self, rest: tuple[Any, ...]) -> str:
         """``_event_data`` of the fields left (``rest``: the values of ``names``, then the raw ``TargetUserName``
@@ -256,7 +254,7 @@ class _Shape:
         names = self.names if len(rest) == len(self.names) else (*self.names, "TargetUserName")
         out = event_data_json(dict(zip(names, rest, strict=True)))
         if len(out) <= _MAX_DATA_TEXT and set(map(type, rest)) <= _TEXT_OR_NULL:
-            self.data.keep(rest, out)
+            _DATA.keep((self, rest), out)
         return out
 
 
@@ -266,11 +264,13 @@ _SHAPES: Final = Memo(_Shape, 256)
 _TEMPLATES: Final = Memo(None, 4096)
 #: TimeCreated's second -> µs since the epoch of its start (see _ticket_row).
 _SECONDS: Final = Memo(None, 4096)
-_MAX_DATA: Final = 4096
+#: event_data by (shape, values left), for values that are all text or null (see _Shape.event_data): one memo
+#: for all shapes, so that memory stays bounded however many layouts a log has.
+_DATA: Final = Memo(None, 8192)
 _TEXT_OR_NULL: Final = frozenset({str, type(None)})
 _MAX_DATA_TEXT: Final = 512
 #: This module's own memos (for tests that run it on a clean state).
-MEMOS: Final[list[dict[Any, Any]]] = [_SHAPES, _TEMPLATES, _SECONDS]
+MEMOS: Final[list[dict[Any, Any]]] = [_SHAPES, _TEMPLATES, _SECONDS, _DATA]
 
 
 #: The fields ``_security`` takes for a ticket event: those that vary from event to event, then (with the code
