@@ -240,9 +240,11 @@ def normal_value(name: str, value: Any) -> Any:
         # plain text needs no work: not hex, GUID or boolean shaped, nothing to strip, no control characters
         if value[0] not in _SPECIAL_FIRST and value[-1] != " " and len(value) != 36 and value.isprintable():
             return value
+        # the two usual spellings that do need work, without the general steps below: they have nothing to
+        # strip, and a hex number is not GUID shaped, a bare GUID (the evtx package's LogonGuid) is not hex
+        if value[0] == "0" and _HEX_RE.fullmatch(value):
+            return hex(int(value, 16))
         if len(value) == 36:
-            # a bare GUID (the evtx package's LogonGuid): what the steps below give it, without them (it has
-            # nothing to strip, is not hex, and has exactly four dashes)
             m = _GUID_RE.fullmatch(value)
             if m:
                 return "{" + m.group(1).upper() + "}"

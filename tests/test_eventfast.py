@@ -329,7 +329,8 @@ def test_provider_of_the_wrong_type_is_counted_not_raised(tmp_path: Path, provid
 
 
 def _normal_value_steps(name: str, value: Any) -> Any:
-    """``normal_value`` without its shortcuts (plain text, bare GUID): the general steps, written out again."""
+    """``normal_value`` without its shortcuts (plain text, hex number, bare GUID): the general steps, written out
+    again."""
     from parsers.eventmap import _CONTROL_RE, _GUID_RE, _HEX_RE, LIST_FIELDS, split_list, text
 
     if name in LIST_FIELDS:
@@ -364,7 +365,12 @@ def guid_like(draw: st.DrawFn) -> str:
 @settings(max_examples=800, deadline=None)
 @given(
     st.sampled_from(["LogonGuid", "ObjectGUID", "UserAccountControl", "X"]),
-    st.one_of(guid_like(), st.text(alphabet="0123456789abcdefABCDEF-{} x\t", max_size=40), st.text(max_size=40)),
+    st.one_of(
+        guid_like(),
+        st.text(alphabet="0123456789abcdefABCDEF-{} x\t", max_size=40),
+        st.text(alphabet="0xX123456789abcdefABCDEFg _-+\t٣", max_size=12).map(lambda t: "0x" + t),
+        st.text(max_size=40),
+    ),
 )
 def test_normal_value_shortcuts_equal_the_general_steps(name: str, value: str) -> None:
     from parsers.eventmap import normal_value
