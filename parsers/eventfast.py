@@ -30,6 +30,8 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any, Final
 
+import orjson
+
 from .eventmap import (
     _EVENT_DATA,
     _IPS,
@@ -50,8 +52,8 @@ from .eventmap import (
     _num,
     _security,
     _sid_of,
-    event_data_json,
     is_kerberos,
+    normal_value,
     parse_time,
     text,
     to_record,
@@ -131,7 +133,9 @@ def _by_fields(eid: int, rid: int, ts: int, computer: Any, ed: dict[str, Any], s
     if bad:
         row[_PARTIAL] = True
     if d:
-        row[_EVENT_DATA] = _event_data(d)
+        # a long object (a 4624 leaves 10-25 fields, among them a logon ID and a LogonGuid) does not repeat as a
+        # whole, and is too long for _event_data's memo anyway: its pieces are what repeats
+        row[_EVENT_DATA] = event_data_text(d) if len(d) > _WHOLE_FIELDS else _event_data(d, event_data_text)
     return _new_record(KrbRecord, row)
 
 
@@ -252,7 +256,7 @@ class _Shape:
         Remembered when every value is text or null: then a tuple equal to ``rest`` holds the very same values
         (a ``str`` equals only a ``str``), whereas ``1 == 1.0 == True`` would mix values that normalise apart."""
         names = self.names if len(rest) == len(self.names) else (*self.names, "TargetUserName")
-        out = event_data_json(dict(zip(names, rest, strict=True)))
+        out = event_data_text(dict(zip(names, rest, strict=True)))
         if len(out) <= _MAX_DATA_TEXT and set(map(type, rest)) <= _TEXT_OR_NULL:
             _DATA.keep((self, rest), out)
         return out
@@ -269,8 +273,13 @@ _SECONDS: Final = Memo(None, 4096)
 _DATA: Final = Memo(None, 8192)
 _TEXT_OR_NULL: Final = frozenset({str, type(None)})
 _MAX_DATA_TEXT: Final = 512
+#: ``"key":value`` texts of event_data items by (key, value) (see event_data_text).
+_PIECES: Final = Memo(None, 16384)
+_MAX_PIECE_VALUE: Final = 256
+#: Fields left beyond which event_data is not looked up whole (see _by_fields).
+_WHOLE_FIELDS: Final = 8
 #: This module's own memos (for tests that run it on a clean state).
-MEMOS: Final[list[dict[Any, Any]]] = [_SHAPES, _TEMPLATES, _SECONDS, _DATA]
+MEMOS: Final[list[dict[Any, Any]]] = [_SHAPES, _TEMPLATES, _SECONDS, _DATA, _PIECES]
 
 
 #: The fields ``_security`` takes for a ticket event: those that vary from event to event, then (with the code
@@ -305,3 +314,29 @@ def _template(key: tuple[Any, ...]) -> list[Any] | None:
     row[_C_TICKET_ETYPE] = _int32(etype)
     row[_C_PREAUTH_TYPE] = _int32(preauth)
     return _TEMPLATES.keep(key, row)
+
+
+def event_data_text(d: dict[str, Any]) -> str:
+    """``event_data_json(d)``, put together from remembered pieces: a log repeats most values of the fields left
+    (``"-"``, ``"0x0"``, ``"%%1833"``, empty certificate fields) while one or two vary (a logon ID, a LogonGuid),
+    so whole objects seldom repeat (and a 4624's is longer than ``_event_data`` keeps) but most fields do.
+
+    ``orjson.dumps`` of a dict with sorted keys is ``{`` + the ``"key":value`` texts of its items, in key order,
+    joined by ``,`` + ``}``: compact, each item's text independent of the others. So each item's text is that of
+    its own one-item dict, remembered by ``(key, value)`` for a text value (a ``str`` equals only a ``str``; other
+    values are not remembered, ``1 == 1.0 == True``), and the keys are sorted as ``orjson`` sorts them (by their
+    UTF-8 bytes, which is code point order, Python's own ``str`` order). ``tests/test_eventfast.py`` compares it
+    with ``event_data_json`` on generated objects.
+    """
+    parts = []
+    get = _PIECES.get
+    for k in sorted(d):
+        v = d[k]
+        if type(v) is str and len(v) <= _MAX_PIECE_VALUE:
+            piece = get((k, v))
+            if piece is None:
+                piece = _PIECES.keep((k, v), orjson.dumps({k: normal_value(k, v)}).decode()[1:-1])
+        else:
+            piece = orjson.dumps({k: normal_value(k, v)}).decode()[1:-1]
+        parts.append(piece)
+    return "{" + ",".join(parts) + "}"

@@ -19,6 +19,7 @@ lower-case, GUIDs upper-case with braces, ``-``/empty -> null, multi-valued fiel
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 
@@ -414,17 +415,18 @@ def event_data_json(d: dict[str, Any]) -> str:
     return orjson.dumps({k: normal_value(k, v) for k, v in d.items()}, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _event_data(d: dict[str, Any]) -> str:
+def _event_data(d: dict[str, Any], compute: Callable[[dict[str, Any]], str] = event_data_json) -> str:
     """:func:`event_data_json`, memoised: events of one kind often leave the same fields (empty certificate
     fields, constant flags). Only text, int and null values make a key: ``1 == True == 1.0`` would mix values that
-    normalise differently, and lists are not hashable."""
+    normalise differently, and lists are not hashable. ``compute`` is an equal function to compute it with
+    (:func:`parsers.eventfast.event_data_text`)."""
     for v in d.values():
         if type(v) not in _MEMO_TYPES:
-            return event_data_json(d)
+            return compute(d)
     key = tuple(d.items())
     out = _EVENT_DATA_MEMO.get(key)
     if out is None:
-        out = event_data_json(d)
+        out = compute(d)
         if len(out) <= _MEMO_TEXT and len(_EVENT_DATA_MEMO) < _MAX_MEMO:  # small entries only: bounded memory
             _EVENT_DATA_MEMO[key] = out
     return out

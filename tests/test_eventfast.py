@@ -376,3 +376,24 @@ def test_normal_value_shortcuts_equal_the_general_steps(name: str, value: str) -
     from parsers.eventmap import normal_value
 
     assert normal_value(name, value) == _normal_value_steps(name, value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.sampled_from(FIELD_NAMES), st.sampled_from(READ_FIELDS), st.text(max_size=6)),
+            st.one_of(ODD_VALUE, st.text(max_size=300)),
+        ),
+        max_size=12,
+    )
+)
+def test_event_data_text_equals_event_data_json(items: list[tuple[str, Any]]) -> None:
+    """The pieces put together give orjson's sorted-keys text, key order (non-ASCII keys too) and escapes alike."""
+    from parsers.eventfast import event_data_text
+    from parsers.eventmap import event_data_json
+
+    d = dict(items)
+    want = event_data_json(d)
+    assert event_data_text(d) == want
+    assert event_data_text(d) == want  # from the remembered pieces
