@@ -276,10 +276,13 @@ _MAX_DATA_TEXT: Final = 512
 #: ``"key":value`` texts of event_data items by (key, value) (see event_data_text).
 _PIECES: Final = Memo(None, 16384)
 _MAX_PIECE_VALUE: Final = 256
+_SCALARS: Final = frozenset({int, float, bool, type(None)})
+#: The sorted keys of the objects event_data_text puts together, by their keys in order (a log has a handful).
+_ORDERS: Final = Memo(None, 256)
 #: Fields left beyond which event_data is not looked up whole (see _by_fields).
 _WHOLE_FIELDS: Final = 8
 #: This module's own memos (for tests that run it on a clean state).
-MEMOS: Final[list[dict[Any, Any]]] = [_SHAPES, _TEMPLATES, _SECONDS, _DATA, _PIECES]
+MEMOS: Final[list[dict[Any, Any]]] = [_SHAPES, _TEMPLATES, _SECONDS, _DATA, _PIECES, _ORDERS]
 
 
 #: The fields ``_security`` takes for a ticket event: those that vary from event to event, then (with the code
@@ -323,20 +326,28 @@ def event_data_text(d: dict[str, Any]) -> str:
 
     ``orjson.dumps`` of a dict with sorted keys is ``{`` + the ``"key":value`` texts of its items, in key order,
     joined by ``,`` + ``}``: compact, each item's text independent of the others. So each item's text is that of
-    its own one-item dict, remembered by ``(key, value)`` for a text value (a ``str`` equals only a ``str``; other
-    values are not remembered, ``1 == 1.0 == True``), and the keys are sorted as ``orjson`` sorts them (by their
-    UTF-8 bytes, which is code point order, Python's own ``str`` order). ``tests/test_eventfast.py`` compares it
-    with ``event_data_json`` on generated objects.
+    its own one-item dict, remembered by ``(key, value)`` for a text value (a ``str`` equals only a ``str``), by
+    ``(key, value, type)`` for a number, boolean or null (``1 == 1.0 == True``, whose texts differ), and not at all
+    for a list or an object; and the keys are sorted as ``orjson`` sorts them (by their UTF-8 bytes, which is code
+    point order, Python's own ``str`` order). ``tests/test_eventfast.py`` compares it with ``event_data_json`` on
+    generated objects.
     """
+    keys = tuple(d)
+    order = _ORDERS.get(keys)
+    if order is None:
+        order = _ORDERS.keep(keys, sorted(keys))
     parts = []
     get = _PIECES.get
-    for k in sorted(d):
+    for k in order:
         v = d[k]
-        if type(v) is str and len(v) <= _MAX_PIECE_VALUE:
-            piece = get((k, v))
-            if piece is None:
-                piece = _PIECES.keep((k, v), orjson.dumps({k: normal_value(k, v)}).decode()[1:-1])
+        if type(v) is str:
+            key: Any = (k, v) if len(v) <= _MAX_PIECE_VALUE else None
         else:
+            key = (k, v, type(v)) if type(v) in _SCALARS else None
+        piece = None if key is None else get(key)
+        if piece is None:
             piece = orjson.dumps({k: normal_value(k, v)}).decode()[1:-1]
+            if key is not None:
+                _PIECES.keep(key, piece)
         parts.append(piece)
     return "{" + ",".join(parts) + "}"
