@@ -275,9 +275,10 @@ _TEXT_OR_NULL: Final = frozenset({str, type(None)})
 _MAX_DATA_TEXT: Final = 512
 #: ``"key":value`` texts of event_data items by (key, value) (see event_data_text).
 _PIECES: Final = Memo(None, 16384)
-_MAX_PIECE_VALUE: Final = 256
-_SCALARS: Final = frozenset({int, float, bool, type(None)})
-#: The sorted keys of the objects event_data_text puts together, by their keys in order (a log has a handful).
+_MAX_PIECE: Final = 300
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+#: The sorted keys of the objects event_data_text puts together (_Order), by their keys in order (a log has a
+#: handful).
 _ORDERS: Final = Memo(None, 256)
 #: Fields left beyond which event_data is not looked up whole (see _by_fields).
 _WHOLE_FIELDS: Final = 8
@@ -319,6 +320,18 @@ def _template(key: tuple[Any, ...]) -> list[Any] | None:
     return _TEMPLATES.keep(key, row)
 
 
+class _Order:
+    """An object's keys in sorted order, and a getter of its values in that order (one C call)."""
+
+    __slots__ = ("order", "values")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.order = tuple(sorted(keys))
+        self.values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            itemgetter(*self.order) if len(self.order) > 1 else (lambda d, k=self.order[0]: (d[k],))
+        )
+
+
 def event_data_text(d: dict[str, Any]) -> str:
     """``event_data_json(d)``, put together from remembered pieces: a log repeats most values of the fields left
     (``"-"``, ``"0x0"``, ``"%%1833"``, empty certificate fields) while one or two vary (a logon ID, a LogonGuid),
@@ -326,28 +339,29 @@ def event_data_text(d: dict[str, Any]) -> str:
 
     ``orjson.dumps`` of a dict with sorted keys is ``{`` + the ``"key":value`` texts of its items, in key order,
     joined by ``,`` + ``}``: compact, each item's text independent of the others. So each item's text is that of
-    its own one-item dict, remembered by ``(key, value)`` for a text value (a ``str`` equals only a ``str``), by
-    ``(key, value, type)`` for a number, boolean or null (``1 == 1.0 == True``, whose texts differ), and not at all
-    for a list or an object; and the keys are sorted as ``orjson`` sorts them (by their UTF-8 bytes, which is code
-    point order, Python's own ``str`` order). ``tests/test_eventfast.py`` compares it with ``event_data_json`` on
-    generated objects.
+    its own one-item dict, remembered by ``(key, value, type of value)`` for text, numbers, booleans and null (the
+    type keeps ``1``, ``1.0`` and ``True`` apart: equal, with different texts; a ``str`` equals only a ``str``),
+    not for a list or an object, nor when longer than :data:`_MAX_PIECE`; and the keys are sorted as ``orjson``
+    sorts them (by their UTF-8 bytes, which is code point order, Python's own ``str`` order). The look-ups run in
+    C (``zip``, ``map``): a Python loop over 20 fields costs more than the work it saves.
+    ``tests/test_eventfast.py`` compares it with ``event_data_json`` on generated objects.
     """
-    keys = tuple(d)
-    order = _ORDERS.get(keys)
-    if order is None:
-        order = _ORDERS.keep(keys, sorted(keys))
-    parts = []
-    get = _PIECES.get
-    for k in order:
-        v = d[k]
-        if type(v) is str:
-            key: Any = (k, v) if len(v) <= _MAX_PIECE_VALUE else None
-        else:
-            key = (k, v, type(v)) if type(v) in _SCALARS else None
-        piece = None if key is None else get(key)
-        if piece is None:
-            piece = orjson.dumps({k: normal_value(k, v)}).decode()[1:-1]
-            if key is not None:
-                _PIECES.keep(key, piece)
-        parts.append(piece)
+    if not d:
+        return "{}"
+    layout = _ORDERS.get(keys := tuple(d))
+    if layout is None:
+        layout = _ORDERS.keep(keys, _Order(keys))
+    values = layout.values(d)
+    pieces_keys = list(zip(layout.order, values, map(type, values), strict=True))
+    try:
+        parts = list(map(_PIECES.get, pieces_keys))
+    except TypeError:  # a list or an object among the values: not remembered
+        parts = [None] * len(pieces_keys)
+    if None in parts:
+        for i, p in enumerate(parts):
+            if p is None:
+                k, v, _ = key = pieces_keys[i]
+                parts[i] = piece = orjson.dumps({k: normal_value(k, v)}).decode()[1:-1]
+                if len(piece) <= _MAX_PIECE and type(v) in _SCALARS:
+                    _PIECES.keep(key, piece)
     return "{" + ",".join(parts) + "}"
