@@ -323,10 +323,12 @@ def _template(key: tuple[Any, ...]) -> list[Any] | None:
 class _Order:
     """An object's keys in sorted order, and a getter of its values in that order (one C call)."""
 
-    __slots__ = ("order", "values")
+    __slots__ = ("order", "prefixes", "values")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.order = tuple(sorted(keys))
+        #: each key's ``"key":`` text, as orjson writes a key (escaped as a string value is)
+        self.prefixes = tuple(orjson.dumps(k).decode() + ":" for k in self.order)
         self.values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
             itemgetter(*self.order) if len(self.order) > 1 else (lambda d, k=self.order[0]: (d[k],))
         )
@@ -338,12 +340,13 @@ def event_data_text(d: dict[str, Any]) -> str:
     so whole objects seldom repeat (and a 4624's is longer than ``_event_data`` keeps) but most fields do.
 
     ``orjson.dumps`` of a dict with sorted keys is ``{`` + the ``"key":value`` texts of its items, in key order,
-    joined by ``,`` + ``}``: compact, each item's text independent of the others. So each item's text is that of
-    its own one-item dict, remembered by ``(key, value, type of value)`` for text, numbers, booleans and null (the
-    type keeps ``1``, ``1.0`` and ``True`` apart: equal, with different texts; a ``str`` equals only a ``str``),
-    not for a list or an object, nor when longer than :data:`_MAX_PIECE`; and the keys are sorted as ``orjson``
-    sorts them (by their UTF-8 bytes, which is code point order, Python's own ``str`` order). The look-ups run in
-    C (``zip``, ``map``): a Python loop over 20 fields costs more than the work it saves.
+    joined by ``,`` + ``}``: compact, each item's text independent of the others, the key written as a string
+    value is. So each item's text is ``"key":`` + its value's text, remembered by ``(key, value, type of value)``
+    for text, numbers, booleans and null (the type keeps ``1``, ``1.0`` and ``True`` apart: equal, with different
+    texts; a ``str`` equals only a ``str``), not for a list or an object, nor when longer than :data:`_MAX_PIECE`;
+    and the keys are sorted as ``orjson`` sorts them (by their UTF-8 bytes, which is code point order, Python's
+    own ``str`` order). The look-ups run in C (``zip``, ``map``): a Python loop over 20 fields costs more than the
+    work it saves.
     ``tests/test_eventfast.py`` compares it with ``event_data_json`` on generated objects.
     """
     if not d:
@@ -361,7 +364,7 @@ def event_data_text(d: dict[str, Any]) -> str:
         for i, p in enumerate(parts):
             if p is None:
                 k, v, _ = key = pieces_keys[i]
-                parts[i] = piece = orjson.dumps({k: normal_value(k, v)}).decode()[1:-1]
+                parts[i] = piece = layout.prefixes[i] + orjson.dumps(normal_value(k, v)).decode()
                 if len(piece) <= _MAX_PIECE and type(v) in _SCALARS:
                     _PIECES.keep(key, piece)
     return "{" + ",".join(parts) + "}"
