@@ -276,7 +276,8 @@ _MAX_DATA_TEXT: Final = 512
 #: ``"key":value`` texts of event_data items by (key, value) (see event_data_text).
 _PIECES: Final = Memo(None, 16384)
 _MAX_PIECE: Final = 300
-_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+#: Values whose pieces are remembered: not float (-0.0 == 0.0, with different texts), not list or object.
+_SCALARS: Final = frozenset({str, int, bool, type(None)})
 #: The sorted keys of the objects event_data_text puts together (_Order), by their keys in order (a log has a
 #: handful).
 _ORDERS: Final = Memo(None, 256)
@@ -342,12 +343,12 @@ def event_data_text(d: dict[str, Any]) -> str:
     ``orjson.dumps`` of a dict with sorted keys is ``{`` + the ``"key":value`` texts of its items, in key order,
     joined by ``,`` + ``}``: compact, each item's text independent of the others, the key written as a string
     value is. So each item's text is ``"key":`` + its value's text, remembered by ``(key, value, type of value)``
-    for text, numbers, booleans and null (the type keeps ``1``, ``1.0`` and ``True`` apart: equal, with different
-    texts; a ``str`` equals only a ``str``), not for a list or an object, nor when longer than :data:`_MAX_PIECE`;
-    and the keys are sorted as ``orjson`` sorts them (by their UTF-8 bytes, which is code point order, Python's
-    own ``str`` order). The look-ups run in C (``zip``, ``map``): a Python loop over 20 fields costs more than the
-    work it saves.
-    ``tests/test_eventfast.py`` compares it with ``event_data_json`` on generated objects.
+    for text, integers, booleans and null (the type keeps ``1`` and ``True`` apart: equal, with different texts; a
+    ``str`` equals only a ``str``), not for a float (``-0.0 == 0.0``), a list or an object, nor when longer than
+    :data:`_MAX_PIECE`; and the keys are sorted as ``orjson`` sorts them (by their UTF-8 bytes, which is code point
+    order, Python's own ``str`` order). The look-ups run in C (``zip``, ``map``): a Python loop over 20 fields
+    costs more than the work it saves. ``tests/test_eventfast.py`` compares it with ``event_data_json`` on
+    generated objects.
     """
     if not d:
         return "{}"
