@@ -113,9 +113,13 @@ def test_read_evtx_rows_match_what_was_written(built: tuple[Path, int, list[Any]
     rows = list(read_evtx(str(path), report))
     assert report.units == n and not report.issues
     assert [r.record_no for r in rows] == [ev.record_id for ev in kept]
+    # a DC's pace (about 50 events a second), not thousands a second
+    assert [r.ts for r in rows] == sorted(r.ts for r in rows)
+    assert 0.01 * n < (rows[-1].ts - rows[0].ts) / 1e6 < 0.03 * n
     for row, ev in zip(rows, kept, strict=True):
         f = fields(ev)
         assert row.event_id == ev.event_id
+        assert row.ts == ev.time // 10  # 100 ns units written, microseconds read
         if "IpPort" in f:
             assert row.src_port == int(f["IpPort"])
             assert row.src_ip == f["IpAddress"].removeprefix("::ffff:")
