@@ -15,6 +15,8 @@ process (so peak RSS is that mode's alone), best of ``--repeat`` runs (wall and 
   one thread per core);
 * ``bare-1t``: the same loop with ``PyEvtxParser(path, number_of_threads=1)``, the API and settings ``read_evtx``
   uses (``parsers.evtx.EVTX_THREADS``): the fair baseline for the ratio;
+* ``bare-cmd``: the ``bare`` loop as a whole command (``python3 -c``: interpreter start and import included), the
+  like-for-like baseline for the ``cli`` modes, which are whole commands too;
 * ``bare+orjson``: ``bare-1t`` plus ``orjson.loads`` of every record (the cheapest loop that looks inside events);
 * ``read_evtx``: ``for row in parsers.evtx.read_evtx(path, report)``, KrbRecord rows, one process (``jobs=1``);
 * ``read_evtx-jN``: the same with ``jobs=N`` worker processes (``--jobs``, default
@@ -258,6 +260,10 @@ def measure(mode: str, path: str, root: Path = ROOT) -> dict[str, float]:
         for _ in read_evtx(path, report, backend=backend, **jobs):
             rows += 1
         records = report.units
+    elif mode == "bare-cmd":
+        loop = "import sys\nfrom evtx import PyEvtxParser\nfor r in PyEvtxParser(sys.argv[1]).records_json(): r['data']"
+        subprocess.run([sys.executable, "-c", loop, path], check=True)
+        records = -1
     elif name == "cli":
         out = Path(tempfile.mkdtemp()) / "out.parquet"
         extra = ["--jobs", jobs_text] if jobs_text else []
@@ -353,7 +359,7 @@ def main() -> None:
         from parsers.jobs import default_jobs
 
         args.jobs = default_jobs()
-    modes = ["bare", "bare-1t", "bare+orjson", "read_evtx", f"read_evtx-j{args.jobs}", "cli"]
+    modes = ["bare", "bare-1t", "bare-cmd", "bare+orjson", "read_evtx", f"read_evtx-j{args.jobs}", "cli"]
     if cli_has_jobs(ROOT):
         modes.append("cli-j1")
     if args.before is not None:
@@ -378,7 +384,9 @@ def main() -> None:
         if not mode.startswith(("read_evtx", "cli")):
             continue
         parts = []
-        for base in ("bare", "bare-1t", "bare+orjson"):
+        # a whole command (cli) against the whole-command loop; the in-process reader against the in-process loops
+        bases = ("bare-cmd", "bare") if mode.startswith("cli") else ("bare", "bare-1t", "bare+orjson")
+        for base in bases:
             if base in results:
                 wall = results[base]["seconds"] / results[mode]["seconds"]
                 cpu = results[base]["cpu"] / results[mode]["cpu"]
