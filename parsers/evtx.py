@@ -22,7 +22,9 @@ Damage is counted, never raised, once the file header is readable (:func:`scan`)
 inside a chunk; the chunk's intact records are still read), ``evtx_chunk_error`` (a chunk slot whose header is
 not a chunk), ``evtx_checksum_error`` (a chunk whose header or records CRC32 is wrong; its records are still
 read), ``evtx_records_missing`` (records a readable chunk header declares that the backend could not deliver:
-garbage records, a cut), ``evtx_event_error`` (a record read but not an event: no time, bad shape).
+garbage records, a cut), ``evtx_event_error`` (a record read but not an event: no time, bad shape),
+``evtx_parse_timeout`` (parallel reads: a batch of chunks the parser did not finish in time, :mod:`parsers.evtxpool`;
+a sequential read cannot be interrupted that way).
 """
 
 from __future__ import annotations
