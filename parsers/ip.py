@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Final
 
 from .record import ParseReport
-from .tunnels import MAX_TUNNELS, TUNNEL_PORTS, TUNNEL_PROTOS, ip_inner, udp_inner
+from .tunnels import MAX_TUNNELS, MPLS_TYPES, TUNNEL_PORTS, TUNNEL_PROTOS, ip_inner, mpls_inner, udp_inner
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ def link_header(linktype: int, buf: bytes, start: int, end: int) -> tuple[int, i
         return 4, off
     if et == 0x86DD:
         return 6, off
+    if et in MPLS_TYPES:
+        return mpls_inner(buf, off, end)  # type: ignore[return-value]  # the version is 4 or 6 there
     return None
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from .ip import _FRAG6, _IPV6_EXT, _VLAN, KRB_PORTS, TCP, UDP, link_header
 from .pcapfile import Prefilter
-from .tunnels import MAX_TUNNELS, TUNNEL_PORTS, TUNNEL_PROTOS, Inner, ip_inner, udp_inner
+from .tunnels import MAX_TUNNELS, MPLS_TYPES, TUNNEL_PORTS, TUNNEL_PROTOS, Inner, ip_inner, mpls_inner, udp_inner
 
 __all__ = ["prefilter_for"]
 
@@ -120,6 +120,9 @@ def prefilter_for(linktype: int, tcp_keep: Prefilter | None = None) -> Prefilter
                 return keep_ip(buf, off, end, 4)
             if et == 0x86DD:
                 return keep_ip(buf, off, end, 6)
+            if et in MPLS_TYPES:
+                inner = mpls_inner(buf, off, end)
+                return inner is not None and keep_ip(buf, inner[1], end, inner[0])  # type: ignore[arg-type]
             return False
 
         keep_ethernet.ethernet_ports = ports  # type: ignore[attr-defined]  # lets pcapfile fuse the common case

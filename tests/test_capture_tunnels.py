@@ -1,5 +1,5 @@
-"""Kerberos inside tunnels (parsers/tunnels.py): IP in IP, GRE (Ethernet, IP, key and sequence fields, ERSPAN II
-and III), VXLAN and Geneve, behind IPv4, IPv6 and 802.1Q, in pcap and pcapng.
+"""Kerberos inside tunnels (parsers/tunnels.py): IP in IP, GRE (Ethernet, IP, MPLS, key and sequence fields, ERSPAN
+II and III), VXLAN, Geneve and MPLS label stacks, behind IPv4, IPv6 and 802.1Q, in pcap and pcapng.
 
 The real-KDC samples are wrapped frame by frame; the rows must be the samples' own (the inner endpoints), and TShark,
 which dissects these tunnels itself, must find the same Kerberos messages in the same frames. Tunnel headers are
@@ -81,6 +81,19 @@ def _geneve(ptype: int, options: bytes = b"") -> bytes:
     return struct.pack("!BBH3sx", len(options) // 4, 0, ptype, b"\x00\x00\x07") + options
 
 
+def _labels(*labels: int) -> bytes:
+    """RFC 3032 label stack entries: label (20 bits), traffic class, bottom-of-stack bit on the last, TTL 64."""
+    return b"".join(
+        struct.pack("!I", label << 12 | (0x100 if i == len(labels) - 1 else 0) | 64) for i, label in enumerate(labels)
+    )
+
+
+def _mpls_eth(frame: bytes, *labels: int, vlan: bool = False) -> bytes:
+    """The sample frame's IP packet under a label stack, in a new Ethernet (and 802.1Q) frame of type 0x8847."""
+    eth = bytes(_outer_ether())[:12] + (b"\x81\x00" + struct.pack("!HH", 20, 0x8847) if vlan else b"\x88\x47")
+    return eth + _labels(*labels) + frame[14:]
+
+
 def _ip4(proto: int, payload: bytes) -> bytes:
     return bytes(_outer_ether() / IP(src=OUTER_A, dst=OUTER_B, proto=proto) / Raw(payload))
 
@@ -107,6 +120,10 @@ WRAPS: dict[str, Wrap] = {
         _outer_ether() / IPv6(src="2001:db8::a", dst="2001:db8::b") / UDP(sport=1, dport=4789) / Raw(_vxlan() + f)
     ),
     "gre_in_vxlan": lambda f: _udp4(4789, _vxlan() + _ip4(47, _gre(0x6558) + f)),
+    "mpls": lambda f: _mpls_eth(f, 1000),
+    "mpls_vlan_two_labels": lambda f: _mpls_eth(f, 16, 2000, vlan=True),
+    "gre_mpls": lambda f: _ip4(47, _gre(0x8847) + _labels(3000) + f[14:]),
+    "vxlan_mpls": lambda f: _udp4(4789, _vxlan() + _mpls_eth(f, 17, 18)),
 }
 
 
@@ -191,11 +208,16 @@ def test_hostile_tunnels_are_counted_not_followed(tmp_path: Path) -> None:
     cut_gre = _ip4(47, _gre(0x6558, key=1)[:6])  # the key field cut short: no inner packet
     pptp = _ip4(47, struct.pack("!BBHHH", 0x30, 0x81, 0x880B, 0, 0) + f)  # GRE version 1 (PPTP): not IP
     short_vxlan = _udp4(4789, _vxlan() + f[:10])  # an inner frame too short for Ethernet + IP
+    endless_labels = bytes(_outer_ether())[:12] + b"\x88\x47" + struct.pack("!I", 5 << 12 | 64) * 40 + f[14:]
+    pseudowire = bytes(_outer_ether())[:12] + b"\x88\x47" + _labels(7) + bytes(4) + f  # RFC 4448 control word
+    gre_endless = _ip4(47, _gre(0x8847) + struct.pack("!I", 5 << 12 | 64) * 40 + f[14:])
     path = tmp_path / "c.pcap"
-    path.write_bytes(pcap([(ts, deep), (ts + 1, cut_gre), (ts + 2, pptp), (ts + 3, short_vxlan), (ts + 4, f)]))
+    frames = [deep, cut_gre, pptp, short_vxlan, endless_labels, pseudowire, gre_endless, f]
+    path.write_bytes(pcap([(ts + i, frame) for i, frame in enumerate(frames)]))
     rows, report = _rows(path)
-    assert [(r.record_no, r.msg_type) for r in rows] == [(5, "AS-REQ")]
-    # The nesting is counted (frame 1). The cut GRE header and the short VXLAN frame say nothing about Kerberos:
-    # the prefilter drops them like any unreadable non-Kerberos header; PPTP's GRE carries PPP, not IP.
+    assert [(r.record_no, r.msg_type) for r in rows] == [(8, "AS-REQ")]
+    # The nesting is counted (frame 1). The cut GRE header, the short VXLAN frame, label stacks without a bottom
+    # entry (frames 5 and 7) and an Ethernet pseudowire say nothing about Kerberos: the prefilter drops them like any
+    # unreadable non-Kerberos header; PPTP's GRE carries PPP, not IP.
     assert report.issues == {"bad_tunnel_header": 1}
     assert report.examples["bad_tunnel_header"] == [f"#1: more than {MAX_TUNNELS} tunnels inside each other"]
