@@ -112,7 +112,7 @@ class Network:
     """Parses kept frames to the transport layer and reassembles IP fragments.
 
     ``wanted(proto, first_octets)`` decides, on a datagram's first fragment, whether the datagram is worth
-    reassembling (its ports are Kerberos, or a carrier might want the TCP flow).
+    reassembling (its ports are Kerberos, a carrier might want the TCP flow, or it carries a tunnel).
     """
 
     def __init__(self, report: ParseReport, wanted: Callable[[int, bytes], bool]) -> None:
@@ -292,9 +292,8 @@ class Network:
             return None
         if offset == 0:
             proto = key[2]
-            # ports tell; an IPv6 extension header first cannot tell yet; any other protocol is not Kerberos
-            known = proto == TCP or proto == UDP
-            if (known and not self.wanted(proto, payload[:4])) or (not known and proto not in _IPV6_EXT):
+            # the transport header tells (ports, a tunnel protocol); an IPv6 extension header first cannot tell yet
+            if proto not in _IPV6_EXT and not self.wanted(proto, payload[:4]):
                 dg.ignored = True
                 dg.frags = []
                 return None
