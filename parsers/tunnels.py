@@ -11,6 +11,8 @@ Read here, without slicing, on the octets of the outer transport payload:
   O bit is set). GRE version 1 (PPTP) carries PPP, not IP, and is not read;
 * VXLAN, UDP port 4789 (RFC 7348): an 8-octet header with the I flag, then an Ethernet frame;
 * Geneve, UDP port 6081 (RFC 8926): an 8-octet header plus its options, then the frame its protocol type names;
+* VXLAN-GPE, UDP port 4790 (draft-ietf-nvo3-vxlan-gpe): an 8-octet header with the P flag whose next-protocol
+  octet names IPv4 (1), IPv6 (2), Ethernet (3) or MPLS (5);
 * MPLS (RFC 3032; Ethernet types 0x8847 / 0x8848, also as a GRE or Geneve payload, RFC 4023): 4-octet label stack
   entries down to the one with the bottom-of-stack bit, then an IPv4 or IPv6 header (told by its version
   nibble). An Ethernet pseudowire (RFC 4448, a control word starting with a 0 nibble) is not read: its payload
@@ -31,8 +33,9 @@ IPV6_IN_IP: Final = 41
 GRE: Final = 47
 VXLAN_PORT: Final = 4789
 GENEVE_PORT: Final = 6081
+VXLAN_GPE_PORT: Final = 4790
 TUNNEL_PROTOS: Final = frozenset({IPIP, IPV6_IN_IP, GRE})
-TUNNEL_PORTS: Final = frozenset({VXLAN_PORT, GENEVE_PORT})
+TUNNEL_PORTS: Final = frozenset({VXLAN_PORT, GENEVE_PORT, VXLAN_GPE_PORT})
 #: Tunnels inside tunnels followed at most (a hostile capture could nest them without end).
 MAX_TUNNELS: Final = 4
 
@@ -45,6 +48,9 @@ MAX_LABELS: Final = 8
 Inner = tuple[int | str, int]
 
 _ETHER_TYPES: Final[dict[int, int | str]] = {0x0800: 4, 0x86DD: 6, 0x6558: "eth"}
+#: VXLAN-GPE next protocols: IPv4, IPv6, Ethernet (4, NSH, is not read; 5, MPLS, is).
+_GPE_NEXT: Final[dict[int, int | str]] = {1: 4, 2: 6, 3: "eth"}
+_GPE_MPLS: Final = 5
 _ERSPAN_2: Final = 0x88BE
 _ERSPAN_3: Final = 0x22EB
 
@@ -96,12 +102,17 @@ def mpls_inner(buf: bytes, off: int, end: int) -> Inner | None:
 
 
 def udp_inner(dport: int, buf: bytes, off: int, end: int) -> Inner | None:
-    """The frame inside a VXLAN or Geneve datagram whose UDP header starts at ``off``; None otherwise."""
+    """The frame inside a VXLAN, VXLAN-GPE or Geneve datagram whose UDP header starts at ``off``; None otherwise."""
     at = off + 8
     if at + 8 > end:
         return None
     if dport == VXLAN_PORT and buf[at] & 0x08:
         return ("eth", at + 8) if at + 8 < end else None
+    if dport == VXLAN_GPE_PORT and buf[at] & 0x04 and not buf[at] & 0x30:  # P flag, version 0
+        if buf[at + 3] == _GPE_MPLS:
+            return mpls_inner(buf, at + 8, end)
+        kind = _GPE_NEXT.get(buf[at + 3])
+        return (kind, at + 8) if kind is not None and at + 8 < end else None
     if dport == GENEVE_PORT and not buf[at] & 0xC0:  # version 0
         ptype = buf[at + 2] << 8 | buf[at + 3]
         inner = at + 8 + (buf[at] & 0x3F) * 4

@@ -1,5 +1,5 @@
 """Kerberos inside tunnels (parsers/tunnels.py): IP in IP, GRE (Ethernet, IP, MPLS, key and sequence fields, ERSPAN
-II and III), VXLAN, Geneve and MPLS label stacks, behind IPv4, IPv6 and 802.1Q, in pcap and pcapng.
+II and III), VXLAN, VXLAN-GPE, Geneve and MPLS label stacks, behind IPv4, IPv6 and 802.1Q, in pcap and pcapng.
 
 The real-KDC samples are wrapped frame by frame; the rows must be the samples' own (the inner endpoints), and TShark,
 which dissects these tunnels itself, must find the same Kerberos messages in the same frames. Tunnel headers are
@@ -76,6 +76,11 @@ def _vxlan(vni: int = 42) -> bytes:
     return struct.pack("!BxxxI", 0x08, vni << 8)
 
 
+def _vxlan_gpe(next_protocol: int, vni: int = 42) -> bytes:
+    """draft-ietf-nvo3-vxlan-gpe: flags (I and P set, version 0), reserved, next protocol, VNI, reserved."""
+    return struct.pack("!BHB", 0x0C, 0, next_protocol) + struct.pack("!I", vni << 8)
+
+
 def _geneve(ptype: int, options: bytes = b"") -> bytes:
     assert len(options) % 4 == 0
     return struct.pack("!BBH3sx", len(options) // 4, 0, ptype, b"\x00\x00\x07") + options
@@ -124,6 +129,9 @@ WRAPS: dict[str, Wrap] = {
     "mpls_vlan_two_labels": lambda f: _mpls_eth(f, 16, 2000, vlan=True),
     "gre_mpls": lambda f: _ip4(47, _gre(0x8847) + _labels(3000) + f[14:]),
     "vxlan_mpls": lambda f: _udp4(4789, _vxlan() + _mpls_eth(f, 17, 18)),
+    "vxlan_gpe_eth": lambda f: _udp4(4790, _vxlan_gpe(3) + f),
+    "vxlan_gpe_ip": lambda f: _udp4(4790, _vxlan_gpe(1 if f[12:14] == b"\x08\x00" else 2) + f[14:]),
+    "vxlan_gpe_mpls": lambda f: _udp4(4790, _vxlan_gpe(5) + _labels(40) + f[14:]),
 }
 
 
