@@ -14,7 +14,8 @@ Memory is bounded whatever the file size: at most ``2 * jobs`` batches are in fl
 block by block from the file (:data:`BATCH_CHUNKS` chunks at most, 4 MiB). ``concurrent.futures`` rather than
 ``multiprocessing.Pool``: a worker that dies (killed, out of memory) makes the first raise ``BrokenProcessPool``
 where the second waits for ever; the parent then logs it and parses the remaining batches itself with the same
-function, so the output is still the same.
+function, so the output is still the same. A worker that does not come back (the parser caught in a loop on a
+damaged chunk) is stopped after :data:`BATCH_TIMEOUT_S`; its batch is counted lost and a new pool reads the rest.
 """
 
 from __future__ import annotations
