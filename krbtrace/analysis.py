@@ -58,9 +58,9 @@ class Analysis:
         """Counts for the report: rows, exchanges and attempts by phase and outcome, findings by severity."""
         return _report.summary(self)
 
-    def report(self) -> str:
-        """The readable text report (what ``krbtrace analyze`` prints)."""
-        return _report.text(self)
+    def report(self, limit: int | None = None) -> str:
+        """The readable text report (what ``krbtrace analyze`` prints); ``limit``: only the first findings."""
+        return _report.text(self, limit)
 
     def to_json(self) -> str:
         """The stable JSON report (``krbtrace analyze --format json``): inputs, summary, clock_offsets, findings."""

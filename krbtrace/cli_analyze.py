@@ -31,9 +31,31 @@ def _when(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+#: Findings the text report prints by default: a terminal's worth; a large incident has thousands.
+DEFAULT_LIMIT: Final = 50
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a count: {text!r}")
+    return value
+
+
 def add_analyze_options(p: argparse.ArgumentParser) -> None:
     """The options of ``krbtrace analyze`` (besides the files, ``--evtx-backend`` and ``--strict``)."""
     p.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
+    p.add_argument(
+        "--limit",
+        type=_count,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"findings the text report prints, most severe first (default: {DEFAULT_LIMIT}; 0: all; the JSON and "
+        "HTML reports hold every one)",
+    )
     p.add_argument(
         "--fail-on",
         choices=(*SEVERITIES, "never"),
@@ -129,7 +151,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         from .html_report import write_html
 
         print(f"wrote {write_html(a, args.html)}", file=sys.stderr)
-    sys.stdout.write(a.to_json() if args.format == "json" else a.report())
+    sys.stdout.write(a.to_json() if args.format == "json" else a.report(args.limit))
     if any(r.fatal is not None for r in a.reports):
         return EXIT_USAGE
     return EXIT_FINDINGS if fails(a.findings, args.fail_on) else EXIT_OK

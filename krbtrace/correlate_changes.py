@@ -19,6 +19,7 @@ One row may carry several changes (a 4742 can enable protocol transition and set
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from datetime import datetime
 from typing import Any, Final
 
@@ -262,29 +263,53 @@ def _kinds(change: str | None) -> set[str]:
     return set((change or "").split(","))
 
 
-def _used_note(rec: dict[str, Any], no_preauth: pl.DataFrame, tickets: pl.DataFrame) -> str:
+#: Rows of one account or SPN in time order: (ts, client_host, ticket_etype).
+_Uses = dict[str, list[tuple[datetime, str | None, int | None]]]
+
+
+def _by_key(df: pl.DataFrame, key: str) -> _Uses:
+    """``df``'s rows grouped by ``key``, each group in time order (input order among equal times)."""
+    out: _Uses = {}
+    etypes = df["ticket_etype"] if "ticket_etype" in df.columns else pl.Series([None] * df.height)
+    for k, ts, host, etype in zip(df[key], df["ts"], df["client_host"], etypes, strict=True):
+        if ts is not None:  # a row without a time is never "after" a change
+            out.setdefault(k, []).append((ts, host, etype))
+    for rows in out.values():
+        rows.sort(key=lambda r: r[0])
+    return out
+
+
+def _later(uses: _Uses, keys: set[str], ts: datetime) -> list[tuple[datetime, str | None, int | None]]:
+    """The rows of ``keys`` at or after ``ts``, in time order."""
+    out = []
+    for k in keys:
+        rows = uses.get(k, [])
+        out += rows[bisect_left(rows, ts, key=lambda r: r[0]) :]
+    out.sort(key=lambda r: r[0])
+    return out
+
+
+def _used_note(rec: dict[str, Any], no_preauth: _Uses, tickets: _Uses) -> str:
     """Whether the inputs show the change being used afterwards (a sentence, or empty text)."""
     key = (rec["change_target"] or "").lower()
     kinds = _kinds(rec["change"])
-    if "preauth_disabled" in kinds and no_preauth.height:
-        later = no_preauth.filter((pl.col("ts") >= rec["ts"]) & (pl.col("principal") == key)).sort("ts")
-        if later.height:
-            first = later.row(0, named=True)
+    if rec["ts"] is None:
+        return ""
+    if "preauth_disabled" in kinds and no_preauth:
+        later = _later(no_preauth, {key}, rec["ts"])
+        if later:
             return (
-                f"It was used: the KDC then issued {later.height} TGT(s) for {rec['change_target']} without "
-                f"pre-authentication, the first at {_fmt_time(first['ts'])} to {first['client_host'] or '?'}."
+                f"It was used: the KDC then issued {len(later)} TGT(s) for {rec['change_target']} without "
+                f"pre-authentication, the first at {_fmt_time(later[0][0])} to {later[0][1] or '?'}."
             )
-    if "spn_added" in kinds and tickets.height:
+    if "spn_added" in kinds and tickets:
         spns = {v.strip().lower() for v in (rec["change_value"] or "").split(",")}
-        later = tickets.filter(
-            (pl.col("ts") >= rec["ts"]) & pl.col("service_key").is_in([key, key.rstrip("$"), *spns])
-        ).sort("ts")
-        if later.height:
-            first = later.row(0, named=True)
-            etypes = sorted({e for e in later["ticket_etype"].to_list() if e is not None})
+        later = _later(tickets, {key, key.rstrip("$"), *spns}, rec["ts"])
+        if later:
+            etypes = sorted({e for _, _, e in later if e is not None})
             return (
-                f"Service tickets for it were then issued {later.height} time(s), the first at "
-                f"{_fmt_time(first['ts'])} to {first['client_host'] or '?'}"
+                f"Service tickets for it were then issued {len(later)} time(s), the first at "
+                f"{_fmt_time(later[0][0])} to {later[0][1] or '?'}"
                 + (f" (ticket etype {', '.join(map(str, etypes))})." if etypes else ".")
             )
     return ""
@@ -338,9 +363,10 @@ def _notes(changes: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
     for r in recs:
         by_target.setdefault((r["change_target"] or "").lower(), []).append(r)
     notes = []
+    preauth_uses, ticket_uses = _by_key(no_preauth, "principal"), _by_key(tickets, "service_key")
     for rec in recs:
         parts = [
-            _used_note(rec, no_preauth, tickets),
+            _used_note(rec, preauth_uses, ticket_uses),
             _undone_note(rec, by_target[(rec["change_target"] or "").lower()]),
         ]
         notes.append(" ".join(p for p in parts if p))

@@ -14,6 +14,8 @@ from typing import Final
 
 import polars as pl
 
+from parsers.eventmap import KERBEROS_CLIENT
+
 from . import clocks
 from . import correlate_changes as changes
 from .exchanges import anonymous
@@ -215,17 +217,12 @@ def add(df: pl.DataFrame, x: pl.DataFrame, offsets: pl.DataFrame) -> pl.DataFram
         pl.coalesce(_named("client"), "x_client").alias("client"),
         pl.coalesce("client_realm", "x_client_realm").alias("client_realm"),
         pl.coalesce("service_realm", "x_service_realm").alias("service_realm"),
-        # KDC event 11 names the duplicate SPN only in its first insertion string.
-        pl.coalesce(
-            "service",
-            "x_service",
-            pl.when(pl.col("event_id") == 11).then(pl.col("event_data").str.extract(r'"Data\[0\]"\s*:\s*"([^"]+)"')),
-        ).alias("service"),
-        # Security-Kerberos event 4 names the account the ticket was encrypted for.
-        pl.coalesce(
-            "service_account",
-            pl.when(pl.col("event_id") == 4).then(pl.col("event_data").str.extract(r'"Server"\s*:\s*"([^"]+)"')),
-        ).alias("service_account"),
+        pl.coalesce("service", "x_service").alias("service"),
+        # Security-Kerberos event 4 names the server that answered KRB_AP_ERR_MODIFIED ("received ... from the
+        # server %1"): the account the service runs as, which could not decrypt a ticket made for another account.
+        pl.when((pl.col("event_id") == 4) & (pl.col("provider") == KERBEROS_CLIENT))
+        .then(pl.col("event_data").str.extract(r'"Server"\s*:\s*"([^"]+)"'))
+        .alias("server_account"),
         writer.replace_strict(by_host, default=None, return_dtype=pl.Float64).alias("clock_offset_s"),
         pl.col("app_failed").fill_null(False),
         pl.col("from_spray_source").fill_null(False),

@@ -135,6 +135,38 @@ def _status_note() -> pl.Expr:
     return pl.concat_str([nt.fill_null(""), et.fill_null(""), app.fill_null("")]).str.strip_chars()
 
 
+def _account_note() -> pl.Expr:
+    """Which account the ticket was made for (the DC's 4769 ServiceName) and which account the refusing server runs
+    as (the client's System event 4 ``Server``): two different accounts are the misplaced or duplicate SPN."""
+    made_for = pl.coalesce("service_account", "tgs_service_account")
+    runs_as = pl.col("server_account")
+    return pl.concat_str(
+        [
+            pl.when(made_for.is_not_null()).then(
+                pl.concat_str(
+                    [pl.lit("The ticket was encrypted for the account "), made_for, pl.lit(" (the DC's 4769). ")]
+                )
+            ),
+            pl.when(runs_as.is_not_null()).then(
+                pl.concat_str([pl.lit("The server that refused it runs as "), runs_as, pl.lit(" (System event 4). ")])
+            ),
+            pl.when(
+                made_for.is_not_null()
+                & runs_as.is_not_null()
+                & (made_for.str.to_lowercase() != runs_as.str.to_lowercase())
+            ).then(
+                pl.concat_str(
+                    [pl.lit("The SPN belongs on "), runs_as, pl.lit(" only: remove it from "), made_for, pl.lit(".")]
+                )
+            ),
+            pl.when(made_for.is_not_null() & runs_as.is_null()).then(
+                pl.lit("Check that this account really runs the service.")
+            ),
+        ],
+        ignore_nulls=True,
+    ).str.strip_chars()
+
+
 def _note_exprs() -> list[pl.Expr]:
     return [
         _skew_detail().alias("skew_detail"),
@@ -150,18 +182,7 @@ def _note_exprs() -> list[pl.Expr]:
         )
         .otherwise(pl.lit(""))
         .alias("spray_note"),
-        pl.when(pl.coalesce("service_account", "tgs_service_account").is_not_null())
-        .then(
-            pl.concat_str(
-                [
-                    pl.lit("The ticket was encrypted for the account "),
-                    pl.coalesce("service_account", "tgs_service_account"),
-                    pl.lit(" (4769 ServiceName or event 4); check that this account really runs the service."),
-                ]
-            )
-        )
-        .otherwise(pl.lit(""))
-        .alias("account_note"),
+        _account_note().alias("account_note"),
         pl.when(pl.coalesce("ticket_kvno", "tgs_kvno").is_not_null())
         .then(
             pl.concat_str(

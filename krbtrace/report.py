@@ -127,8 +127,9 @@ def _names(values: list[str] | None, limit: int = 6) -> str:
     return ", ".join(vals[:limit]) + more
 
 
-def text(a: Analysis) -> str:
-    """The readable report: inputs, phase table, clock offsets, findings by severity."""
+def text(a: Analysis, limit: int | None = None) -> str:
+    """The readable report: inputs, phase table, clock offsets, findings by severity (the first ``limit`` of them
+    when given: a large incident has thousands, and the JSON report keeps every one)."""
     out = ["== Inputs", *inputs_table(a.reports)]
     msgs = ", ".join(f"{label} {n}" for label, n in kind_counts(a.timeline)[:12])
     out.append(f"  Kerberos rows: {a.timeline.height}" + (f" ({msgs})" if msgs else ""))
@@ -156,10 +157,12 @@ def text(a: Analysis) -> str:
             f"[{r['method']}, {r['samples']} samples]"
         )
 
-    out += ["", f"== Findings ({a.findings.height})"]
+    counts = ", ".join(f"{s} {n}" for s, n in summary(a)["findings_by_severity"].items() if n)
+    out += ["", f"== Findings ({a.findings.height}{': ' + counts if counts else ''})"]
     if a.findings.height == 0:
         out.append("  none")
-    for i, f in enumerate(a.findings.iter_rows(named=True), 1):
+    shown = a.findings if limit is None or limit <= 0 else a.findings.head(limit)
+    for i, f in enumerate(shown.iter_rows(named=True), 1):
         code = f" (error {f['error_code']})" if f["error_code"] is not None else ""
         out.append(f"{i}. [{f['severity'].upper()}] {f['title']}{code}  x{f['count']}  rule {f['rule']}")
         out.append(f"   seen {_clock(f['first_seen'])} .. {_clock(f['last_seen'])} UTC")
@@ -171,4 +174,9 @@ def text(a: Analysis) -> str:
         out.append(f"   evidence:   {', '.join(ev[:TEXT_EVIDENCE])}{more}")
         out.extend(_wrap("   why:  ", f["explanation"]))
         out.extend(_wrap("   fix:  ", f["remedy"]))
+    if shown.height < a.findings.height:
+        out.append(
+            f"... {a.findings.height - shown.height} more findings, less severe or less frequent than those above "
+            "(--limit 0 shows all; --format json and --html list every one)"
+        )
     return "\n".join(out) + "\n"

@@ -54,6 +54,8 @@ def _column(name: str, values: Sequence[object]) -> pl.Series:
     from .schema import TIMELINE
 
     dtype = TIMELINE[name]
+    if values.count(None) == len(values):  # a column no row fills: no conversion of every value
+        return pl.Series(name, dtype=dtype).extend_constant(None, len(values))
     if name in TIME_FIELDS:
         return pl.Series(name, values, dtype=pl.Int64).cast(dtype)
     int_lists, str_lists = _lists()

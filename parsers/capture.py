@@ -38,6 +38,7 @@ from .prefilter import prefilter_for
 from .record import FIELDS, KrbRecord, ParseReport
 from .recordmark import RecordMarkFlow
 from .streams import Carrier, CarrierFlow, FlowTable, TcpFlow, server_side
+from .tunnels import TUNNEL_PORTS, TUNNEL_PROTOS
 
 log = logging.getLogger(__name__)
 
@@ -211,12 +212,15 @@ class _Reader:
         self.quiet = False  # rows unwanted (Pipeline.rows): decode only the requests, whose phase is remembered
 
     def _wanted(self, proto: int, first: bytes) -> bool:
-        """Whether a fragmented datagram is worth reassembling, from the first octets of its transport header."""
-        if proto == TCP and self.carriers:
+        """Whether a fragmented datagram is worth reassembling, from the first octets of its transport header: a
+        Kerberos port, a TCP flow a carrier may want, or a tunnel (its inner packet is known only once whole: a GRE
+        or VXLAN packet near the path MTU is fragmented by the tunnel end point, RFC 4459)."""
+        if proto in TUNNEL_PROTOS or (proto == TCP and self.carriers):
             return True
         if proto not in (TCP, UDP) or len(first) < 4:
             return False
-        return (first[0] << 8 | first[1]) in KRB_PORTS or (first[2] << 8 | first[3]) in KRB_PORTS
+        sport, dport = first[0] << 8 | first[1], first[2] << 8 | first[3]
+        return sport in KRB_PORTS or dport in KRB_PORTS or (proto == UDP and dport in TUNNEL_PORTS)
 
     def _decide(
         self, key: tuple[bytes, int, bytes, int], server_port: int, first: bytes, from_client: bool

@@ -10,7 +10,7 @@ the backends cannot drift apart.
 Column choices (the README's column table): ``msg_type`` is null for events; ``phase`` AS (4768, 4771, 4772), TGS
 (4769, 4770, 4773), AP (4624/4625 Kerberos logons and Security-Kerberos client events), null for KDC-service,
 Time-Service and configuration rows; ``error_code`` from ``Status`` / ``FailureCode`` / ``ErrorCode`` (0 -> null),
-or the code an event stands for (Security-Kerberos 4 = 0x29, KDC 11 = 0x8, KDC 16/27 = 0xE); ``ticket_etype``
+or the code an event stands for (Security-Kerberos 4 = 0x29, KDC 11 = 0x8, KDC 14/16/27 = 0xE); ``ticket_etype``
 0xffffffff (no ticket issued) -> null; port 0 (a local request) -> null; ``S-1-0-0`` (the NULL SID) -> null.
 Whatever EventData is not a column stays in ``event_data`` as JSON, values normalised the same way (hex minimal
 lower-case, GUIDs upper-case with braces, ``-``/empty -> null, multi-valued fields split into lists).
@@ -70,6 +70,7 @@ KERBEROS_ATTRIBUTES: Final = frozenset(
 IMPLIED_ERRORS: Final[dict[tuple[str, int], int]] = {
     (KERBEROS_CLIENT, 4): 0x29,  # KRB_AP_ERR_MODIFIED
     (KDC, 11): 0x8,  # KDC_ERR_PRINCIPAL_NOT_UNIQUE (duplicate SPN)
+    (KDC, 14): 0xE,  # no suitable key for an AS request (16 and 27: for a TGS request)
     (KDC, 16): 0xE,  # KDC_ERR_ETYPE_NOTSUPP
     (KDC, 27): 0xE,
 }
@@ -83,7 +84,7 @@ HEX_FIELDS: Final = frozenset(
 NULL_SID: Final = "S-1-0-0"
 _HEX_RE: Final = re.compile(r"0[xX][0-9a-fA-F]+")
 _GUID_RE: Final = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
-_KERBEROS_TIME_RE: Final = re.compile(r"(\d{1,2}):(\d\d):(\d\d)(?:\.(\d+))? (\d{1,2})/(\d{1,2})/(\d{4}) Z")
+_KERBEROS_TIME_RE: Final = re.compile(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))? (\d{1,2})/(\d{1,2})/(\d{4}) Z")
 _DAYS: dict[str, int] = {}
 _SPECIAL_FIRST: Final = frozenset("0{tTfF ")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -215,9 +216,9 @@ def parse_time(value: Any) -> int | None:
     if s is None:
         return None
     m = _KERBEROS_TIME_RE.fullmatch(s)
-    if m:  # Security-Kerberos 3 ClientTime / ServerTime: "14:31:27.0000 7/30/2019 Z"
+    if m:  # Security-Kerberos 3 ClientTime / ServerTime: "14:31:27.0000 7/30/2019 Z", "23:4:2.0000 3/13/2026 Z"
         hh, mi, ss, frac, mo, dd, yy = m.groups()
-        s = f"{yy}-{int(mo):02d}-{int(dd):02d}T{int(hh):02d}:{mi}:{ss}.{frac or '0'}Z"
+        s = f"{yy}-{int(mo):02d}-{int(dd):02d}T{int(hh):02d}:{int(mi):02d}:{int(ss):02d}.{frac or '0'}Z"
     s = s.replace(" ", "T", 1)
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
@@ -388,17 +389,38 @@ def _security(eid: int, d: dict[str, Any], bad: list[str], row: list[Any]) -> No
         row[_CLIENT_SID] = _sid(pop("TargetSid", None))
 
 
+#: Where a Security-Kerberos client event names the service, best first. Event 3's fields (provider manifest):
+#: LogonSession, ClientTime, ServerTime, ErrorCode, ErrorMessage, ExtendedError, ClientRealm, ClientName,
+#: ServerRealm, ServerName (the SPN), TargetName (SPN@REALM), ErrorText, File, Line; event 4's: Server (the
+#: server's account), TargetRealm, Targetname (the SPN the client asked for, spelt with a lower-case "n"),
+#: ClientRealm. The SPN is what the diagnoses need (the duplicate or misplaced SPN of a KRB_AP_ERR_MODIFIED).
+_CLIENT_EVENT_SERVICE: Final = ("ServerName", "TargetName", "Targetname", "Server")
+_CLIENT_EVENT_REALM: Final = ("ServerRealm", "TargetRealm")
+#: Where a KDC (System log) event names the service or principal it is about: Target (14, 16, 26, 27: "while
+#: processing a request for target service ..."), Principal (3), ServiceName; event 11 (duplicate name) is Name
+#: in the manifest and the first unnamed insertion string in the classic "KDC" source's events.
+_KDC_SERVICE: Final = ("Target", "ServiceName", "Principal")
+_KDC_DUPLICATE_NAME: Final = ("Name", "Data[0]")
+
+
+def _first_named(d: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    """The first of ``names`` with a value, taken out of ``d`` (the others stay in ``event_data``)."""
+    for name in names:
+        value = text(d.get(name))
+        if value:
+            del d[name]
+            return value
+    return None
+
+
 def _kerberos_client(d: dict[str, Any], bad: list[str], row: list[Any]) -> None:
     pop = d.pop
     row[_PHASE] = "AP"
     row[_ERROR_CODE] = _int32(_num(d, "ErrorCode", bad)) or None
     row[_CLIENT] = text(pop("ClientName", None))
     row[_CLIENT_REALM] = text(pop("ClientRealm", None))
-    for name in ("ServerName", "TargetName", "Server"):  # 3 names the server; 4 only the target / server
-        if text(d.get(name)):
-            row[_SERVICE] = text(pop(name))
-            break
-    row[_SERVICE_REALM] = text(pop("ServerRealm", None))
+    row[_SERVICE] = _first_named(d, _CLIENT_EVENT_SERVICE)
+    row[_SERVICE_REALM] = _first_named(d, _CLIENT_EVENT_REALM)
     for col, name in ((_STIME, "ServerTime"), (_CTIME, "ClientTime")):
         raw = pop(name, None)
         try:
@@ -452,11 +474,8 @@ def to_record(ev: Event, source: str, source_kind: str) -> KrbRecord | None:
         _security(eid, d, bad, row)
     elif provider == KERBEROS_CLIENT:
         _kerberos_client(d, bad, row)
-    elif provider == KDC:
-        if eid == 11:  # "The duplicate name is %1 (of type %2)": classic unnamed insertion strings
-            row[_SERVICE] = text(d.pop("Data[0]", None))
-        else:
-            row[_SERVICE] = text(d.pop("ServiceName", None)) or text(d.pop("Principal", None))
+    elif provider == KDC:  # "The duplicate name is %1 (of type %2)" for 11
+        row[_SERVICE] = _first_named(d, _KDC_DUPLICATE_NAME if eid == 11 else _KDC_SERVICE)
     code = row[_ERROR_CODE] or IMPLIED_ERRORS.get((provider or "", eid))
     row[_ERROR_CODE] = code
     row[_ERROR_NAME] = error_name(code)

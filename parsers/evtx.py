@@ -22,7 +22,9 @@ Damage is counted, never raised, once the file header is readable (:func:`scan`)
 inside a chunk; the chunk's intact records are still read), ``evtx_chunk_error`` (a chunk slot whose header is
 not a chunk), ``evtx_checksum_error`` (a chunk whose header or records CRC32 is wrong; its records are still
 read), ``evtx_records_missing`` (records a readable chunk header declares that the backend could not deliver:
-garbage records, a cut), ``evtx_event_error`` (a record read but not an event: no time, bad shape).
+garbage records, a cut), ``evtx_event_error`` (a record read but not an event: no time, bad shape),
+``evtx_parse_timeout`` (parallel reads: a batch of chunks the parser did not finish in time, :mod:`parsers.evtxpool`;
+a sequential read cannot be interrupted that way).
 """
 
 from __future__ import annotations
@@ -46,18 +48,19 @@ from .evtxfilter import (
     LOGON,
     MAX_VERDICTS,
     REJECT,
+    SECURITY_EID_AT,
+    SECURITY_HEAD,
     SECURITY_HEAD_AT,
     VERDICT_END,
     logon_kerberos,
     security_verdict,
     wanted,
 )
-from .evtxview import CHUNK_SIZE, HEADER_SIZE, ChunkView
+from .evtxview import CHUNK_SIZE, FILE_MAGIC, HEADER_SIZE, ChunkView
 from .record import KrbRecord, ParseReport
 
 log = logging.getLogger(__name__)
 
-FILE_MAGIC: Final = b"ElfFile\x00"
 CHUNK_MAGIC: Final = b"ElfChnk\x00"
 #: Records that fit in a chunk (24-byte header + trailer at least): a declared count beyond this is a dirty header.
 MAX_RECORDS_PER_CHUNK: Final = (CHUNK_SIZE - 512) // 28
@@ -72,11 +75,6 @@ EVTX_THREADS: Final = 1
 
 #: Runs of record numbers the Rust reader collects before crediting them (bounded memory on a scrambled log).
 _MAX_RUNS: Final = 4096
-
-
-def sniff(head: bytes) -> str | None:
-    """``"evtx"`` when ``head`` starts with the EVTX file magic, else ``None``."""
-    return "evtx" if head[:8] == FILE_MAGIC else None
 
 
 @dataclass
@@ -346,7 +344,7 @@ def rust_rows(
     Records that are no event go to ``add("evtx_event_error", record_id, why)``.
     """
     start = nxt = -1  # the current run of record numbers: start .. nxt - 1
-    verdicts: dict[str, int] = {}  # see security_verdict
+    verdicts: dict[str, int] = {}  # EventID text -> security_verdict() of the usual Security head with it
     try:
         while True:
             try:
@@ -363,13 +361,17 @@ def rust_rows(
                                 flush()
                         start, nxt = record_id, record_id + 1
                     data = rec["data"]
-                    # the bulk of a Security log, rejected without a call: one slice and one dict look-up
-                    head = data[SECURITY_HEAD_AT:VERDICT_END]
-                    verdict = verdicts.get(head)
-                    if verdict is None:
-                        verdict = security_verdict(head)
-                        if verdict is not None and len(verdicts) < MAX_VERDICTS:
-                            verdicts[head] = verdict
+                    # the bulk of a Security log, judged without a call: the provider's fixed head compared in
+                    # place, then the EventID's first five characters looked up
+                    if data.startswith(SECURITY_HEAD, SECURITY_HEAD_AT):
+                        eid = data[SECURITY_EID_AT:VERDICT_END]
+                        verdict = verdicts.get(eid)
+                        if verdict is None:
+                            verdict = security_verdict(SECURITY_HEAD + eid)
+                            if verdict is not None and len(verdicts) < MAX_VERDICTS:
+                                verdicts[eid] = verdict
+                    else:
+                        verdict = None
                     if verdict != KEEP and (
                         verdict == REJECT or (not logon_kerberos(data) if verdict == LOGON else not wanted(data))
                     ):

@@ -28,11 +28,11 @@ _SECURITY_END: Final = _JSON_PREFIX_LEN + len(_SECURITY_QUOTED)
 #: The Security-Auditing provider GUID is fixed, so in the usual layout EventID's value sits at a fixed offset.
 SECURITY_HEAD: Final = _JSON_PREFIX_TAIL + SECURITY + '","Guid":"54849625-5478-4994-A5BA-3E3B0328C30D"}},"EventID":'
 SECURITY_HEAD_AT: Final = _JSON_PREFIX_LEN - 40
-_SECURITY_EID_AT: Final = SECURITY_HEAD_AT + len(SECURITY_HEAD)
+SECURITY_EID_AT: Final = SECURITY_HEAD_AT + len(SECURITY_HEAD)
 _SECURITY_EID_KEYS: Final = frozenset(f"{i}," for i in SECURITY_EVENTS)
 #: How an EventID value that is not a plain number starts: text, or an object with Qualifiers and #text.
 _ID_OPENERS: Final = ('"', "{")
-VERDICT_END: Final = _SECURITY_EID_AT + 5
+VERDICT_END: Final = SECURITY_EID_AT + 5
 _LPN_KEY: Final = '"LogonProcessName":'
 _APN_KEY: Final = '"AuthenticationPackageName":'
 #: The usual network logon over NTLM as the evtx package writes it (Windows pads "NtLmSsp" with a space).
@@ -52,7 +52,7 @@ def wanted(data: str) -> bool:
     """
     if data.startswith(SECURITY_HEAD, SECURITY_HEAD_AT):
         # the bulk of a Security log: one comparison in C, one 5-character slice
-        eid = data[_SECURITY_EID_AT : _SECURITY_EID_AT + 5]
+        eid = data[SECURITY_EID_AT : SECURITY_EID_AT + 5]
         if eid in _SECURITY_EID_KEYS:
             return eid[:4] not in _LOGON_IDS or logon_kerberos(data)
         if not eid.startswith(_ID_OPENERS):

@@ -14,7 +14,8 @@ Memory is bounded whatever the file size: at most ``2 * jobs`` batches are in fl
 block by block from the file (:data:`BATCH_CHUNKS` chunks at most, 4 MiB). ``concurrent.futures`` rather than
 ``multiprocessing.Pool``: a worker that dies (killed, out of memory) makes the first raise ``BrokenProcessPool``
 where the second waits for ever; the parent then logs it and parses the remaining batches itself with the same
-function, so the output is still the same.
+function, so the output is still the same. A worker that does not come back (the parser caught in a loop on a
+damaged chunk) is stopped after :data:`BATCH_TIMEOUT_S`; its batch is counted lost and a new pool reads the rest.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import logging
 import marshal
 import multiprocessing
 import os
+import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Final
 
@@ -49,8 +52,15 @@ log = logging.getLogger(__name__)
 PARALLEL_MIN_BYTES: Final = 8 << 20
 #: Chunks per batch at most (4 MiB); smaller files get smaller batches, so every worker has several.
 BATCH_CHUNKS: Final = 64
-#: Test knob: a worker given the batch that starts at this chunk index exits at once (a killed worker).
+#: Seconds the parent waits for one batch before it gives the batch up. A batch (at most 4 MiB) takes about 50 ms;
+#: the ``evtx`` package has looped for ever on some damaged chunks (omerbenamram/evtx issues #263, #264, #288,
+#: #290), and a forensic tool must not hang on a dirty log: the workers are stopped, the batch's records are
+#: counted lost (``evtx_parse_timeout``, and missing against the chunk headers) and a new pool reads the rest.
+BATCH_TIMEOUT_S: float = 120.0
+#: Test knobs: a worker given the batch that starts at this chunk index exits at once (a killed worker), or sleeps
+#: for ever (a parser caught in a loop).
 _DIE_AT: int | None = None
+_HANG_AT: int | None = None
 
 _Issue = tuple[str, Any, str | None]
 #: What a worker returns: marshalled row tuples, runs of record numbers, the first issues of each kind (replayed
@@ -85,12 +95,22 @@ def parse_batch(path: str, source: str, first: int, count: int, cut: frozenset[i
     parent runs it."""
     if worker and first == _DIE_AT:
         os._exit(70)
+    if worker and first == _HANG_AT:
+        time.sleep(3600)
     issues = _Issues()
     runs: list[tuple[int, int]] = []
     with ChunkView(path, first, count) as view:
         parser = open_rust(view)
         rows = [tuple(row) for row in rust_rows(parser.records_json(), source, cut, issues.add, runs)]
     return marshal.dumps(rows), runs, issues.shown, dict(issues.extra)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Shut ``pool`` down without waiting for a worker that may never finish: terminate its processes first
+    (``ProcessPoolExecutor`` has no public way before Python 3.14's ``terminate_workers``)."""
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def batches(n_chunks: int, jobs: int, most: int = BATCH_CHUNKS) -> list[tuple[int, int]]:
@@ -108,32 +128,60 @@ def read_parallel(path: str, report: ParseReport, jobs: int) -> Iterator[KrbReco
     cut = tail_cut(path, size)
     todo = deque(batches(-(-(size - HEADER_SIZE) // CHUNK_SIZE), jobs, BATCH_CHUNKS))
     pool: ProcessPoolExecutor | None = None
-    if todo:  # a header-only file has nothing to hand out
-        pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("fork"))
+
+    def new_pool() -> ProcessPoolExecutor:
+        workers = min(jobs, len(todo) + len(pending))
+        return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("fork"))
+
     pending: deque[tuple[int, int, Future[BatchResult] | None]] = deque()
+    if todo:  # a header-only file has nothing to hand out
+        pool = new_pool()
 
     def broken(exc: BrokenProcessPool) -> None:
         """A worker died: every batch not done yet raises this, from ``result()`` or ``submit()``; say it once."""
         nonlocal pool
         if pool is not None:
             log.warning("%s: an EVTX worker process died (%s); reading the rest here", source, exc)
-            pool.shutdown(wait=True, cancel_futures=True)
+            _stop(pool)
             pool = None
 
-    def submit() -> None:
-        first, count = todo.popleft()
-        fut = None
+    def submit(first: int, count: int) -> Future[BatchResult] | None:
         if pool is not None:
             try:
-                fut = pool.submit(parse_batch, path, source, first, count, cut, True)
+                return pool.submit(parse_batch, path, source, first, count, cut, True)
             except BrokenProcessPool as exc:
                 broken(exc)
-        pending.append((first, count, fut))
+        return None
+
+    def submit_next() -> None:
+        first, count = todo.popleft()
+        pending.append((first, count, submit(first, count)))
+
+    def stuck(first: int, count: int) -> None:
+        """A batch did not come back in time: stop every worker, count the batch lost, resubmit the others."""
+        nonlocal pool
+        log.warning(
+            "%s: the evtx parser did not finish chunks %d-%d in %.0f s; their records are counted missing",
+            source,
+            first,
+            first + count - 1,
+            BATCH_TIMEOUT_S,
+        )
+        report.add(
+            "evtx_parse_timeout",
+            f"chunks {first}-{first + count - 1}",
+            f"the evtx parser did not finish them in {BATCH_TIMEOUT_S:.0f} s (a damaged chunk it loops on)",
+        )
+        if pool is not None:
+            _stop(pool)
+        pool = new_pool()
+        for i, (f, c, _) in enumerate(pending):
+            pending[i] = (f, c, submit(f, c))
 
     tally: Tally | None = None
     try:
         while todo and len(pending) < 2 * jobs:
-            submit()
+            submit_next()
         # the header and CRC32 scan runs while the workers parse; its issues come first, as in the sequential read
         layout = scan(path, report)
         check_chunks(layout, report)
@@ -143,13 +191,18 @@ def read_parallel(path: str, report: ParseReport, jobs: int) -> Iterator[KrbReco
             result = None
             if fut is not None:
                 try:
-                    result = fut.result()
+                    result = fut.result(timeout=BATCH_TIMEOUT_S)
                 except BrokenProcessPool as exc:
                     broken(exc)
+                except FutureTimeout:
+                    stuck(first, count)
+                    if todo:
+                        submit_next()
+                    continue
             if result is None:
                 result = parse_batch(path, source, first, count, cut, False)
             if todo:
-                submit()
+                submit_next()
             blob, runs, shown, extra = result
             tally.add_runs(runs)
             for kind, where, detail in shown:
@@ -168,4 +221,5 @@ def read_parallel(path: str, report: ParseReport, jobs: int) -> Iterator[KrbReco
             tally.finish()
             report.units += tally.total
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # batches still out (the consumer stopped early, an error): a worker may be stuck, do not wait for it
+            _stop(pool) if pending else pool.shutdown(wait=True)

@@ -8,10 +8,16 @@ import io
 import os
 from typing import Any, Final
 
-__all__ = ["CHUNK_SIZE", "HEADER_SIZE", "ChunkView"]
+__all__ = ["CHUNK_SIZE", "FILE_MAGIC", "HEADER_SIZE", "ChunkView", "sniff"]
 
 HEADER_SIZE: Final = 4096
 CHUNK_SIZE: Final = 65536
+FILE_MAGIC: Final = b"ElfFile\x00"
+
+
+def sniff(head: bytes) -> str | None:
+    """``"evtx"`` when ``head`` starts with the EVTX file magic, else ``None``."""
+    return "evtx" if head[:8] == FILE_MAGIC else None
 
 
 class ChunkView(io.RawIOBase):

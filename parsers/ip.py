@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Final
 
 from .record import ParseReport
-from .tunnels import MAX_TUNNELS, TUNNEL_PORTS, TUNNEL_PROTOS, ip_inner, udp_inner
+from .tunnels import MAX_TUNNELS, MPLS_TYPES, TUNNEL_PORTS, TUNNEL_PROTOS, ip_inner, mpls_inner, udp_inner
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ def link_header(linktype: int, buf: bytes, start: int, end: int) -> tuple[int, i
         return 4, off
     if et == 0x86DD:
         return 6, off
+    if et in MPLS_TYPES:
+        return mpls_inner(buf, off, end)  # type: ignore[return-value]  # the version is 4 or 6 there
     return None
 
 
@@ -110,7 +112,7 @@ class Network:
     """Parses kept frames to the transport layer and reassembles IP fragments.
 
     ``wanted(proto, first_octets)`` decides, on a datagram's first fragment, whether the datagram is worth
-    reassembling (its ports are Kerberos, or a carrier might want the TCP flow).
+    reassembling (its ports are Kerberos, a carrier might want the TCP flow, or it carries a tunnel).
     """
 
     def __init__(self, report: ParseReport, wanted: Callable[[int, bytes], bool]) -> None:
@@ -290,9 +292,8 @@ class Network:
             return None
         if offset == 0:
             proto = key[2]
-            # ports tell; an IPv6 extension header first cannot tell yet; any other protocol is not Kerberos
-            known = proto == TCP or proto == UDP
-            if (known and not self.wanted(proto, payload[:4])) or (not known and proto not in _IPV6_EXT):
+            # the transport header tells (ports, a tunnel protocol); an IPv6 extension header first cannot tell yet
+            if proto not in _IPV6_EXT and not self.wanted(proto, payload[:4]):
                 dg.ignored = True
                 dg.frags = []
                 return None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from .ip import _FRAG6, _IPV6_EXT, _VLAN, KRB_PORTS, TCP, UDP, link_header
 from .pcapfile import Prefilter
-from .tunnels import MAX_TUNNELS, TUNNEL_PORTS, TUNNEL_PROTOS, Inner, ip_inner, udp_inner
+from .tunnels import MAX_TUNNELS, MPLS_TYPES, TUNNEL_PORTS, TUNNEL_PROTOS, Inner, ip_inner, mpls_inner, udp_inner
 
 __all__ = ["prefilter_for"]
 
@@ -80,8 +80,8 @@ def prefilter_for(linktype: int, tcp_keep: Prefilter | None = None) -> Prefilter
         fast_vlan = struct.Struct("!16xHB5xHxB10xHH").unpack_from  # one 802.1Q tag, then as ``fast``
 
         def keep_ethernet(buf: bytes, start: int, end: int) -> bool:
-            if end - start < 38:
-                return False
+            if end - start < 38:  # too short for the unpacks below (an unpadded last fragment): the general path
+                return end - start >= 14 and keep_other_ethernet(buf, start, end)
             et, vi, frag, proto, sp, dp = fast(buf, start)
             if et == 0x0800 and vi == 0x45 and not frag & 0x3FFF:
                 if proto == 6:
@@ -111,6 +111,10 @@ def prefilter_for(linktype: int, tcp_keep: Prefilter | None = None) -> Prefilter
                     return (proto in TUNNEL_PROTOS or (proto == 17 and dp in TUNNEL_PORTS)) and keep_ip(
                         buf, start + 18, end, 4
                     )
+            return keep_other_ethernet(buf, start, end)
+
+        def keep_other_ethernet(buf: bytes, start: int, end: int) -> bool:
+            """Any Ethernet frame the common cases above do not settle: VLAN tags, MPLS, short frames."""
             off = start + 14
             et = buf[start + 12] << 8 | buf[start + 13]
             while et in _VLAN and off + 4 <= end:
@@ -120,6 +124,9 @@ def prefilter_for(linktype: int, tcp_keep: Prefilter | None = None) -> Prefilter
                 return keep_ip(buf, off, end, 4)
             if et == 0x86DD:
                 return keep_ip(buf, off, end, 6)
+            if et in MPLS_TYPES:
+                inner = mpls_inner(buf, off, end)
+                return inner is not None and keep_ip(buf, inner[1], end, inner[0])  # type: ignore[arg-type]
             return False
 
         keep_ethernet.ethernet_ports = ports  # type: ignore[attr-defined]  # lets pcapfile fuse the common case

@@ -160,7 +160,8 @@ def test_dc_system_log():
         "time_service_correction",  # W32Time 52: the DC's clock corrected by 600 s
     }
     dec = a.findings.filter(a.findings["rule"] == "service_cannot_decrypt").row(0, named=True)
-    assert "websvc" in dec["explanation"]
+    # event 4 names the server that refused the ticket: the account the service runs as
+    assert "runs as web$ (System event 4)" in dec["explanation"]
     dup = a.findings.filter(a.findings["rule"] == "duplicate_spn").row(0, named=True)
     assert dup["services"] == ["HTTP/web.example.test"]
     skew = a.findings.filter(a.findings["rule"] == "clock_skew").row(0, named=True)
@@ -247,3 +248,23 @@ def test_text_report_sections_and_severity_order():
     order = ["critical", "high", "medium", "low", "info"]
     assert sev == sorted(sev, key=order.index)
     assert text.index("[HIGH]") < text.index("[MEDIUM]")
+
+
+def test_text_report_limit(capsys):
+    a = analyze(_capture("09_client_locked_out"), _capture("23_http_wrong_key"), _capture("02_preauth_failed"))
+    n = a.findings.height
+    assert n >= 3
+    full = a.report()
+    assert full.count("\n   fix:  ") == n and "more findings" not in full
+    cut = a.report(limit=2)
+    numbered = [line for line in cut.splitlines() if line[:1].isdigit() and ". [" in line]
+    assert [line.split(".")[0] for line in numbered] == ["1", "2"]
+    assert f"... {n - 2} more findings" in cut
+    by = a.summary()["findings_by_severity"]
+    assert f"== Findings ({n}: " + ", ".join(f"{s} {c}" for s, c in by.items() if c) + ")" in cut
+    paths = [str(_capture(c)) for c in ("09_client_locked_out", "23_http_wrong_key", "02_preauth_failed")]
+    main(["analyze", "--no-progress", "--limit", "1", *paths])
+    out = capsys.readouterr().out
+    assert "2. [" not in out and f"... {n - 1} more findings" in out
+    main(["analyze", "--no-progress", "--limit", "0", *paths])
+    assert "more findings" not in capsys.readouterr().out

@@ -1,5 +1,5 @@
-"""Kerberos inside tunnels (parsers/tunnels.py): IP in IP, GRE (Ethernet, IP, key and sequence fields, ERSPAN II
-and III), VXLAN and Geneve, behind IPv4, IPv6 and 802.1Q, in pcap and pcapng.
+"""Kerberos inside tunnels (parsers/tunnels.py): IP in IP, GRE (Ethernet, IP, MPLS, key and sequence fields, ERSPAN
+II and III), VXLAN, VXLAN-GPE, Geneve and MPLS label stacks, behind IPv4, IPv6 and 802.1Q, in pcap and pcapng.
 
 The real-KDC samples are wrapped frame by frame; the rows must be the samples' own (the inner endpoints), and TShark,
 which dissects these tunnels itself, must find the same Kerberos messages in the same frames. Tunnel headers are
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import IP, UDP
+from scapy.layers.inet import IP, UDP, fragment
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
@@ -76,9 +76,27 @@ def _vxlan(vni: int = 42) -> bytes:
     return struct.pack("!BxxxI", 0x08, vni << 8)
 
 
+def _vxlan_gpe(next_protocol: int, vni: int = 42) -> bytes:
+    """draft-ietf-nvo3-vxlan-gpe: flags (I and P set, version 0), reserved, next protocol, VNI, reserved."""
+    return struct.pack("!BHB", 0x0C, 0, next_protocol) + struct.pack("!I", vni << 8)
+
+
 def _geneve(ptype: int, options: bytes = b"") -> bytes:
     assert len(options) % 4 == 0
     return struct.pack("!BBH3sx", len(options) // 4, 0, ptype, b"\x00\x00\x07") + options
+
+
+def _labels(*labels: int) -> bytes:
+    """RFC 3032 label stack entries: label (20 bits), traffic class, bottom-of-stack bit on the last, TTL 64."""
+    return b"".join(
+        struct.pack("!I", label << 12 | (0x100 if i == len(labels) - 1 else 0) | 64) for i, label in enumerate(labels)
+    )
+
+
+def _mpls_eth(frame: bytes, *labels: int, vlan: bool = False) -> bytes:
+    """The sample frame's IP packet under a label stack, in a new Ethernet (and 802.1Q) frame of type 0x8847."""
+    eth = bytes(_outer_ether())[:12] + (b"\x81\x00" + struct.pack("!HH", 20, 0x8847) if vlan else b"\x88\x47")
+    return eth + _labels(*labels) + frame[14:]
 
 
 def _ip4(proto: int, payload: bytes) -> bytes:
@@ -107,6 +125,13 @@ WRAPS: dict[str, Wrap] = {
         _outer_ether() / IPv6(src="2001:db8::a", dst="2001:db8::b") / UDP(sport=1, dport=4789) / Raw(_vxlan() + f)
     ),
     "gre_in_vxlan": lambda f: _udp4(4789, _vxlan() + _ip4(47, _gre(0x6558) + f)),
+    "mpls": lambda f: _mpls_eth(f, 1000),
+    "mpls_vlan_two_labels": lambda f: _mpls_eth(f, 16, 2000, vlan=True),
+    "gre_mpls": lambda f: _ip4(47, _gre(0x8847) + _labels(3000) + f[14:]),
+    "vxlan_mpls": lambda f: _udp4(4789, _vxlan() + _mpls_eth(f, 17, 18)),
+    "vxlan_gpe_eth": lambda f: _udp4(4790, _vxlan_gpe(3) + f),
+    "vxlan_gpe_ip": lambda f: _udp4(4790, _vxlan_gpe(1 if f[12:14] == b"\x08\x00" else 2) + f[14:]),
+    "vxlan_gpe_mpls": lambda f: _udp4(4790, _vxlan_gpe(5) + _labels(40) + f[14:]),
 }
 
 
@@ -163,6 +188,33 @@ def test_tshark_sees_the_same_messages(tmp_path: Path, how: str) -> None:
     assert ours == theirs and len(theirs) >= 15
 
 
+def _fragmented_outer(frame: bytes, size: int) -> list[bytes]:
+    """A wrapped frame whose outer IPv4 packet is cut into fragments of ``size`` octets (as a tunnel end point does
+    with a packet over the path MTU), each in its own Ethernet frame."""
+    outer = Ether(frame)
+    return [bytes(_outer_ether() / part) for part in fragment(outer[IP], fragsize=size)]
+
+
+@pytest.mark.parametrize("how", ["gre_eth", "vxlan", "gre_mpls"])
+def test_fragmented_outer_packets_are_reassembled(tmp_path: Path, how: str) -> None:
+    """The tunnel is known only once the outer datagram is whole; TShark reassembles it too. Some last fragments
+    are frames shorter than Ethernet's 60-octet minimum (unpadded, as captured on the sending host): kept too."""
+    frames = _frames(SAMPLES / "13_tcp_only.pcap") + _frames(SAMPLES / "01_as_tgs_ok.pcap")
+    out: list[tuple[int, bytes]] = []
+    for ts, f in frames:
+        out += [(ts, part) for part in _fragmented_outer(WRAPS[how](f), 256)]
+    path = tmp_path / "frag.pcap"
+    path.write_bytes(pcap(out))
+    rows, report = _rows(path)
+    want = _rows(SAMPLES / "13_tcp_only.pcap")[0] + _rows(SAMPLES / "01_as_tgs_ok.pcap")[0]
+    assert [r.msg_type for r in rows] == [r.msg_type for r in want] and not report.issues
+    strip = ("source", "source_kind", "record_no", "ts")
+    assert [r._replace(**dict.fromkeys(strip)) for r in rows] == [r._replace(**dict.fromkeys(strip)) for r in want]
+    if shutil.which("tshark") is not None:
+        got = subprocess.run([*TSHARK, str(path)], capture_output=True, text=True, check=True, timeout=120).stdout
+        assert [int(line.split("\t")[0]) for line in got.splitlines()] == [r.record_no for r in rows]
+
+
 def test_a_kerberos_reply_to_port_4789_is_not_a_tunnel(tmp_path: Path) -> None:
     # an old Windows client may take 4789 as its ephemeral port: the KDC's reply is Kerberos, not VXLAN
     frames = _frames(SAMPLES / "01_as_tgs_ok.pcap")
@@ -191,11 +243,16 @@ def test_hostile_tunnels_are_counted_not_followed(tmp_path: Path) -> None:
     cut_gre = _ip4(47, _gre(0x6558, key=1)[:6])  # the key field cut short: no inner packet
     pptp = _ip4(47, struct.pack("!BBHHH", 0x30, 0x81, 0x880B, 0, 0) + f)  # GRE version 1 (PPTP): not IP
     short_vxlan = _udp4(4789, _vxlan() + f[:10])  # an inner frame too short for Ethernet + IP
+    endless_labels = bytes(_outer_ether())[:12] + b"\x88\x47" + struct.pack("!I", 5 << 12 | 64) * 40 + f[14:]
+    pseudowire = bytes(_outer_ether())[:12] + b"\x88\x47" + _labels(7) + bytes(4) + f  # RFC 4448 control word
+    gre_endless = _ip4(47, _gre(0x8847) + struct.pack("!I", 5 << 12 | 64) * 40 + f[14:])
     path = tmp_path / "c.pcap"
-    path.write_bytes(pcap([(ts, deep), (ts + 1, cut_gre), (ts + 2, pptp), (ts + 3, short_vxlan), (ts + 4, f)]))
+    frames = [deep, cut_gre, pptp, short_vxlan, endless_labels, pseudowire, gre_endless, f]
+    path.write_bytes(pcap([(ts + i, frame) for i, frame in enumerate(frames)]))
     rows, report = _rows(path)
-    assert [(r.record_no, r.msg_type) for r in rows] == [(5, "AS-REQ")]
-    # The nesting is counted (frame 1). The cut GRE header and the short VXLAN frame say nothing about Kerberos:
-    # the prefilter drops them like any unreadable non-Kerberos header; PPTP's GRE carries PPP, not IP.
+    assert [(r.record_no, r.msg_type) for r in rows] == [(8, "AS-REQ")]
+    # The nesting is counted (frame 1). The cut GRE header, the short VXLAN frame, label stacks without a bottom
+    # entry (frames 5 and 7) and an Ethernet pseudowire say nothing about Kerberos: the prefilter drops them like any
+    # unreadable non-Kerberos header; PPTP's GRE carries PPP, not IP.
     assert report.issues == {"bad_tunnel_header": 1}
     assert report.examples["bad_tunnel_header"] == [f"#1: more than {MAX_TUNNELS} tunnels inside each other"]

@@ -311,3 +311,26 @@ def test_runs_credit_chunks_as_single_records_do(
     got.finish()
     assert [c.seen for c in got_layout.chunks] == [c.seen for c in ref_layout.chunks]
     assert got.total == ref.total == len(ids)
+
+
+@pytest.mark.usefixtures("small_batches")
+@pytest.mark.parametrize("hang_at", [0, 3])
+def test_a_stuck_worker_costs_its_batch_not_the_run(
+    tmp_path: Path, log: Log, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, hang_at: int
+) -> None:
+    """A parser caught in a loop on one damaged chunk: after BATCH_TIMEOUT_S the workers are stopped, that chunk's
+    records are counted lost and every other chunk is still read (by a new pool), in order."""
+    path = tmp_path / "base.evtx"
+    path.write_bytes(log.data)
+    rows, summary = _read(path, 1)
+    monkeypatch.setattr(evtxpool, "_HANG_AT", hang_at)  # the worker given that chunk sleeps for an hour
+    monkeypatch.setattr(evtxpool, "BATCH_TIMEOUT_S", 1.0)
+    with caplog.at_level(logging.WARNING, logger="parsers.evtxpool"):
+        got_rows, got = _read(path, 2)
+    lost = {rid for rid, chunk, _, _ in log.placed if chunk == hang_at}
+    assert got_rows == [r for r in rows if r[3] not in lost]  # record_no is the fourth column
+    assert got["issues"]["evtx_parse_timeout"] == 1
+    assert got["issues"]["evtx_records_missing"] == len(lost)
+    assert got["units"] == summary["units"] - len(lost)
+    assert f"did not finish chunks {hang_at}-{hang_at}" in caplog.text
+    assert not multiprocessing.active_children()

@@ -16,15 +16,31 @@ decode), :mod:`.constants` (code tables).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import KrbDecodeError
-from .kpasswd import decode_kpasswd
-from .messages import decode_message
+
+if TYPE_CHECKING:
+    from .kpasswd import decode_kpasswd
+    from .messages import decode_message
 
 __all__ = ["KrbDecodeError", "decode_kpasswd", "decode_message", "full_decode", "looks_like_kerberos"]
 
 _APP_FIRST = frozenset({0x6A, 0x6B, 0x6C, 0x6D, 0x6E, 0x6F, 0x74, 0x75, 0x76, 0x7E})
+
+
+def __getattr__(name: str) -> Any:
+    """The decoders load on first use (PEP 562): the event-log readers need only :mod:`.constants`, and importing
+    this package for it should not load the message decoders (about 10 ms at every start of the command)."""
+    if name == "decode_message":
+        from .messages import decode_message
+
+        return decode_message
+    if name == "decode_kpasswd":
+        from .kpasswd import decode_kpasswd
+
+        return decode_kpasswd
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def looks_like_kerberos(data: bytes | bytearray | memoryview) -> bool:

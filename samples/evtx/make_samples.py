@@ -536,10 +536,17 @@ def system_story() -> Story:
             time=at(1000),
             computer="client.example.test",
             level=2,
-            data=[("Server", "websvc", "str"), ("TargetName", "HTTP/web.example.test", "str")],
+            # the event's fields as Windows names them (Targetname with a lower-case n): the server's account,
+            # the target realm, the SPN the client asked for, the client realm
+            data=[
+                ("Server", "web$", "str"),
+                ("TargetRealm", "EXAMPLE.TEST", "str"),
+                ("Targetname", "HTTP/web.example.test", "str"),
+                ("ClientRealm", "EXAMPLE.TEST", "str"),
+            ],
             **kerb,
         ),
-        row(phase="AP", status=0x29, service="HTTP/web.example.test"),
+        row(phase="AP", status=0x29, service="HTTP/web.example.test", client_realm="EXAMPLE.TEST"),
         "18 ap_wrong_service_key: KRB_AP_ERR_MODIFIED from HTTP/web.example.test",
     )
     s.add(
