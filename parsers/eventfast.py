@@ -215,10 +215,12 @@ def _ticket_row(eid: int, rid: int, created: Any, computer: Any, ed: dict[str, A
     else:
         row[_C_CLIENT] = user
         return _new_record(KrbRecord, row)
-    try:
-        out = _DATA.get((shape, rest))
-    except TypeError:  # a list or an object among them
-        out = None
+    out = None
+    if shape.stored < _MAX_STORED:  # (a layout whose fields left vary is not looked up whole)
+        try:
+            out = _DATA.get((shape, rest))
+        except TypeError:  # a list or an object among them
+            out = None
     row[_EVENT_DATA] = out if out is not None else shape.event_data(rest)
     return _new_record(KrbRecord, row)
 
@@ -233,7 +235,7 @@ class _Shape:
     ``event_from_json`` drops), ``rest`` picks their values.
     """
 
-    __slots__ = ("names", "rest", "take")
+    __slots__ = ("names", "rest", "stored", "take")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         code = "Status" if "Status" in keys else "FailureCode"
@@ -249,6 +251,9 @@ class _Shape:
             self.rest = lambda vals, i=picks[0]: (vals[i],)
         else:
             self.rest = lambda vals: ()
+        #: event_data texts remembered for this layout: past _MAX_STORED, its fields left vary from event to event
+        #: (a LogonGuid, a user's UPN), and looking them up whole only costs
+        self.stored = 0
 
     def event_data(self, rest: tuple[Any, ...]) -> str:
         """``_event_data`` of the fields left (``rest``: the values of ``names``, then the raw ``TargetUserName``
@@ -257,8 +262,9 @@ class _Shape:
         (a ``str`` equals only a ``str``), whereas ``1 == 1.0 == True`` would mix values that normalise apart."""
         names = self.names if len(rest) == len(self.names) else (*self.names, "TargetUserName")
         out = event_data_text(dict(zip(names, rest, strict=True)))
-        if len(out) <= _MAX_DATA_TEXT and set(map(type, rest)) <= _TEXT_OR_NULL:
+        if self.stored < _MAX_STORED and len(out) <= _MAX_DATA_TEXT and set(map(type, rest)) <= _TEXT_OR_NULL:
             _DATA.keep((self, rest), out)
+            self.stored += 1
         return out
 
 
@@ -276,6 +282,9 @@ _MAX_DATA_TEXT: Final = 512
 #: ``"key":value`` texts of event_data items by (key, value) (see event_data_text).
 _PIECES: Final = Memo(None, 16384)
 _MAX_PIECE: Final = 300
+#: Pieces remembered per field name (see event_data_text), and the most remembered for one field or layout.
+_STORED: Final = Memo(None, 4096)
+_MAX_STORED: Final = 512
 #: Values whose pieces are remembered: not float (-0.0 == 0.0, with different texts), not list or object.
 _SCALARS: Final = frozenset({str, int, bool, type(None)})
 #: The sorted keys of the objects event_data_text puts together (_Order), by their keys in order (a log has a
@@ -284,7 +293,7 @@ _ORDERS: Final = Memo(None, 256)
 #: Fields left beyond which event_data is not looked up whole (see _by_fields).
 _WHOLE_FIELDS: Final = 8
 #: This module's own memos (for tests that run it on a clean state).
-MEMOS: Final[list[dict[Any, Any]]] = [_SHAPES, _TEMPLATES, _SECONDS, _DATA, _PIECES, _ORDERS]
+MEMOS: Final[list[dict[Any, Any]]] = [_SHAPES, _TEMPLATES, _SECONDS, _DATA, _PIECES, _ORDERS, _STORED]
 
 
 #: The fields ``_security`` takes for a ticket event: those that vary from event to event, then (with the code
@@ -367,5 +376,8 @@ def event_data_text(d: dict[str, Any]) -> str:
                 k, v, _ = key = pieces_keys[i]
                 parts[i] = piece = layout.prefixes[i] + orjson.dumps(normal_value(k, v)).decode()
                 if len(piece) <= _MAX_PIECE and type(v) in _SCALARS:
-                    _PIECES.keep(key, piece)
+                    stored = _STORED.get(k, 0)
+                    if stored < _MAX_STORED:  # past it, the field's values vary (a logon ID): not remembered
+                        _STORED.keep(k, stored + 1)
+                        _PIECES.keep(key, piece)
     return "{" + ",".join(parts) + "}"
