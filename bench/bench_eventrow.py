@@ -9,12 +9,12 @@ Takes the first ``--rows`` records of the benchmark log (``bench/bench_evtx.py -
 * ``old``: ``to_record(event_from_json(orjson.loads(d)), src, "evtx")`` (the general path);
 * ``new``: ``row_from_json(orjson.loads(d), src)`` (:mod:`parsers.eventfast`, what ``rust_rows`` calls);
 
-each on two data sets: ``repeat`` (the log as written: a few distinct Kerberos events over and over, so every memo
-hits) and ``varied`` (the same events with their own record number, time, client address and port, user and SID,
-service, LogonGuid, the UPN form of the user in 4769/4770; names and addresses drawn from pools of a few thousand,
-as on a real DC), and ``4624``: a third as many Kerberos network logons in Windows 10+'s 27-field layout, varied
-the same way (with their own logon ID). Every row of both paths is compared before timing. The memos are emptied
-before each timed pass.
+each on three data sets: ``repeat`` (the log as written; ``bench_evtx.py``'s logs before ``varied-v2`` repeated a
+few distinct Kerberos events over and over, so that every memo hit), ``varied`` (the same events with their own
+record number, time, client address and port, user and SID, service, LogonGuid, the UPN form of the user in
+4769/4770; names and addresses drawn from pools of a few thousand, as on a real DC) and ``4624`` (a third as many
+Kerberos network logons in Windows 10+'s 27-field layout, varied the same way, with their own logon ID). Every row
+of both paths is compared before timing. The memos are emptied before each timed pass.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from parsers.eventmap import to_record  # noqa: E402
 from parsers.eventparse import event_from_json  # noqa: E402
 from parsers.evtxfilter import wanted  # noqa: E402
 
-DEFAULT_LOG = "/tmp/krbtrace-bench/dc-security-100mb-30pct.evtx"
+DEFAULT_LOG = "/tmp/krbtrace-bench/dc-security-100mb-30pct-varied-v2.evtx"
 
 
 def kept_records(path: str, rows: int) -> list[str]:
