@@ -15,7 +15,8 @@ block by block from the file (:data:`BATCH_CHUNKS` chunks at most, 4 MiB). ``con
 ``multiprocessing.Pool``: a worker that dies (killed, out of memory) makes the first raise ``BrokenProcessPool``
 where the second waits for ever; the parent then logs it and parses the remaining batches itself with the same
 function, so the output is still the same. A worker that does not come back (the parser caught in a loop on a
-damaged chunk) is stopped after :data:`BATCH_TIMEOUT_S`; its batch is counted lost and a new pool reads the rest.
+damaged chunk) is killed after :data:`BATCH_TIMEOUT_S` (each worker notes its process id per batch in a shared
+array); its batch is counted lost and a new pool reads the rest.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 import marshal
 import multiprocessing
 import os
+import signal
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -93,6 +95,8 @@ class _Issues:
 def parse_batch(path: str, source: str, first: int, count: int, cut: frozenset[int], worker: bool) -> BatchResult:
     """Rows of chunks ``first .. first + count - 1`` (indexes after the file header); ``worker`` is false when the
     parent runs it."""
+    if worker and _OWNERS is not None:
+        _OWNERS[first] = os.getpid()  # which process has this batch, should it never come back
     if worker and first == _DIE_AT:
         os._exit(70)
     if worker and first == _HANG_AT:
@@ -105,11 +109,24 @@ def parse_batch(path: str, source: str, first: int, count: int, cut: frozenset[i
     return marshal.dumps(rows), runs, issues.shown, dict(issues.extra)
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Shut ``pool`` down without waiting for a worker that may never finish: terminate its processes first
-    (``ProcessPoolExecutor`` has no public way before Python 3.14's ``terminate_workers``)."""
-    for proc in list(getattr(pool, "_processes", {}).values()):
-        proc.terminate()
+#: In a worker: the shared array where it writes its process id at the index of each batch it starts.
+_OWNERS: Any = None
+
+
+def _set_owners(owners: Any) -> None:
+    global _OWNERS
+    _OWNERS = owners
+
+
+def _kill_stuck(pool: ProcessPoolExecutor, owner: int) -> None:
+    """Kill the worker ``owner`` (busy in the parser, so sending nothing) and let the pool break: its manager then
+    stops the other workers itself and ``shutdown`` returns. Terminating workers from here instead could stop one in
+    the middle of sending a result, and the manager would wait for the rest of that message for ever."""
+    if owner and owner in getattr(pool, "_processes", {owner: None}):  # one of this pool's workers, nothing else
+        try:
+            os.kill(owner, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -129,9 +146,14 @@ def read_parallel(path: str, report: ParseReport, jobs: int) -> Iterator[KrbReco
     todo = deque(batches(-(-(size - HEADER_SIZE) // CHUNK_SIZE), jobs, BATCH_CHUNKS))
     pool: ProcessPoolExecutor | None = None
 
+    context = multiprocessing.get_context("fork")
+    owners = context.RawArray("i", -(-(size - HEADER_SIZE) // CHUNK_SIZE) or 1)  # batch's first chunk -> its pid
+
     def new_pool() -> ProcessPoolExecutor:
         workers = min(jobs, len(todo) + len(pending))
-        return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("fork"))
+        return ProcessPoolExecutor(
+            max_workers=max(1, workers), mp_context=context, initializer=_set_owners, initargs=(owners,)
+        )
 
     pending: deque[tuple[int, int, Future[BatchResult] | None]] = deque()
     if todo:  # a header-only file has nothing to hand out
@@ -142,7 +164,7 @@ def read_parallel(path: str, report: ParseReport, jobs: int) -> Iterator[KrbReco
         nonlocal pool
         if pool is not None:
             log.warning("%s: an EVTX worker process died (%s); reading the rest here", source, exc)
-            _stop(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
             pool = None
 
     def submit(first: int, count: int) -> Future[BatchResult] | None:
@@ -173,9 +195,10 @@ def read_parallel(path: str, report: ParseReport, jobs: int) -> Iterator[KrbReco
             f"the evtx parser did not finish them in {BATCH_TIMEOUT_S:.0f} s (a damaged chunk it loops on)",
         )
         if pool is not None:
-            _stop(pool)
+            _kill_stuck(pool, owners[first])
         pool = new_pool()
         for i, (f, c, _) in enumerate(pending):
+            owners[f] = 0  # not started in the new pool yet
             pending[i] = (f, c, submit(f, c))
 
     tally: Tally | None = None
@@ -221,5 +244,4 @@ def read_parallel(path: str, report: ParseReport, jobs: int) -> Iterator[KrbReco
             tally.finish()
             report.units += tally.total
         if pool is not None:
-            # batches still out (the consumer stopped early, an error): a worker may be stuck, do not wait for it
-            _stop(pool) if pending else pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)
