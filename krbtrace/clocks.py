@@ -13,8 +13,9 @@ Methods, strongest first:
   error it received: the client's offset against that server.
 * ``cross_source``: the same exchange seen in a capture and in a DC log; the event time minus the frame time is the
   DC's logging clock against the capture host.
-* ``time_service_event``: W32Time events that state a correction (52 ``TimeOffsetSeconds``) or a difference
-  (50 ``TimeDifferenceMilliseconds``, magnitude only).
+* ``time_service_event``: W32Time events that state a correction (52 ``TimeOffsetSeconds``: a positive value set
+  the clock back, so the host was that far ahead) or a difference (50 ``TimeDifferenceMilliseconds``, magnitude
+  only).
 """
 
 from __future__ import annotations
@@ -146,8 +147,10 @@ def from_time_service(df: pl.DataFrame) -> pl.DataFrame:
         return CLOCK_OFFSETS.to_frame()
     rows = (
         rows.with_columns(
-            # 52: the service corrected the clock by +X s, so before that the host was X s behind.
-            (-_json_number(_TS_KEYS)).alias("corr"),
+            # 52 "set the time with offset X seconds": a positive X moved the clock back by X (the corpus's
+            # omerbenamram__evtx System log has Kernel-General 1 beside its 52 with X = 35999: OldTime 17:18:24,
+            # NewTime 07:18:24), so before that the host was X s ahead of its source.
+            _json_number(_TS_KEYS).alias("corr"),
             (_json_number(_TS_MS_KEYS) / 1000).alias("diff"),
         )
         .select(

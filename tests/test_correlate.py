@@ -305,8 +305,8 @@ def test_clock_offset_from_time_service_events_is_tolerant():
         {"t": 3, "event_id": 36, "event_data": '{"UnsynchronizedTimeSeconds": "86400"}', **ts},
     )
     got = {r["host"]: r["offset_s"] for r in a.clock_offsets.iter_rows(named=True)}
-    assert got == {"DC1": pytest.approx(-35999.0), "WS1": pytest.approx(5.0)}
-    assert a.timeline.filter(pl.col("host") == "DC1")["clock_offset_s"].to_list() == [pytest.approx(-35999.0)] * 3
+    assert got == {"DC1": pytest.approx(35999.0), "WS1": pytest.approx(5.0)}
+    assert a.timeline.filter(pl.col("host") == "DC1")["clock_offset_s"].to_list() == [pytest.approx(35999.0)] * 3
 
 
 def test_empty_and_odd_timelines_do_not_crash():
