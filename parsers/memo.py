@@ -2,7 +2,8 @@
 addresses) are decoded once and then found by a dict look-up.
 
 ``memo[key]`` computes ``read(key)`` on a miss; where the value must be read from a larger buffer (so that error
-messages keep their offsets) the caller looks up with ``memo.get(key)`` and stores with ``memo.keep(key, value)``.
+messages keep their offsets) the caller uses :meth:`Memo.span`, or looks up with ``memo.get(key)`` and stores with
+``memo.keep(key, value)``.
 A failure raises before anything is stored, so it is never remembered. At ``size`` entries the memo starts afresh:
 memory stays bounded whatever the input, and the values that really repeat come back at once.
 """
@@ -38,4 +39,16 @@ class Memo(dict[Hashable, Any]):
         if len(self) >= self.size:
             self.clear()
         self[key] = value
+        return value
+
+    def span(self, buf: bytes, start: int, stop: int, read: Callable[[bytes, int, int], Any], longest: int) -> Any:
+        """``read(buf, start, stop)``, remembered by the octets ``buf[start:stop]`` when there are at most
+        ``longest`` of them (longer encodings are read every time, so hostile input cannot fill the memo with
+        large keys). ``read`` gets the whole buffer, so that an error names the offset in the message."""
+        if stop - start > longest:
+            return read(buf, start, stop)
+        key = buf[start:stop]
+        value = self.get(key)
+        if value is None:
+            value = self.keep(key, read(buf, start, stop))
         return value

@@ -61,13 +61,7 @@ _MEMO_KEY_MAX: Final = 256  # longer encodings are decoded every time, so the me
 
 def _ints(buf: bytes, start: int, stop: int) -> tuple[int, ...]:
     """SEQUENCE OF INTEGER (an etype list) -> the values, remembered by their octets when the list is short."""
-    if stop - start > _MEMO_KEY_MAX:
-        return _read_ints(buf, start, stop)
-    key = buf[start:stop]
-    value = _ETYPE_LISTS.get(key)
-    if value is None:  # read from ``buf``, so that an error names the offset in the message
-        value = _ETYPE_LISTS.keep(key, _read_ints(buf, start, stop))
-    return value
+    return _ETYPE_LISTS.span(buf, start, stop, _read_ints, _MEMO_KEY_MAX)
 
 
 def _read_ints(buf: bytes, start: int, stop: int) -> tuple[int, ...]:

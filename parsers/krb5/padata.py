@@ -154,13 +154,7 @@ _MEMO_KEY_MAX: Final = 512  # longer encodings are decoded every time, so the me
 
 def _etype_info(buf: bytes, start: int, stop: int) -> tuple[tuple[str | None, ...], tuple[int, ...]]:
     """ETYPE-INFO2 or ETYPE-INFO entries -> (salts, etypes), remembered by their octets when short."""
-    if stop - start > _MEMO_KEY_MAX:
-        return _read_etype_info(buf, start, stop)
-    key = buf[start:stop]
-    value = _ETYPE_INFO.get(key)
-    if value is None:  # read from ``buf``, so that an error names the offset in the message
-        value = _ETYPE_INFO.keep(key, _read_etype_info(buf, start, stop))
-    return value
+    return _ETYPE_INFO.span(buf, start, stop, _read_etype_info, _MEMO_KEY_MAX)
 
 
 def _read_etype_info(buf: bytes, start: int, stop: int) -> tuple[tuple[str | None, ...], tuple[int, ...]]:
