@@ -136,3 +136,16 @@ def test_deterministic_and_named_apart(tmp_path: Path) -> None:
     assert a.read_bytes() == b.read_bytes()
     names = {bench().log_name(100, s) for s in (0.003, 0.02, 0.3)}
     assert len(names) == 3 and all("varied" in name for name in names)
+
+
+def test_whole_command_modes(built: tuple[Path, int, list[Any]]) -> None:
+    """``cli`` writes one row per Kerberos event and ``bare-cmd`` runs, both with the byte code cached beside the
+    log (``PYTHONPYCACHEPREFIX``) whatever this host's ``PYTHONDONTWRITEBYTECODE``."""
+    path, _, kept = built
+    env = bench().command_env(path.parent)
+    assert "PYTHONDONTWRITEBYTECODE" not in env and env["PYTHONPYCACHEPREFIX"] == str(path.parent / "pycache")
+    cli = bench().measure("cli", str(path))
+    assert cli["rows"] == len(kept) and cli["records"] == -1
+    assert list((path.parent / "pycache").rglob("evtx.*.pyc"))  # parsers/evtx.py, compiled there
+    assert 0 < cli["seconds"] < 60 and 0 < cli["cpu"]
+    assert bench().measure("bare-cmd", str(path))["records"] == -1
