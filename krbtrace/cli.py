@@ -46,8 +46,9 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="processes that read one large file together: a plain (not gzip) capture of 16 MiB or more, a range of "
-        "it each, or an EVTX log of 8 MiB or more, batches of chunks each; the rows and issues are one process's "
-        "(default: the CPUs this process may use, at most 8; 1: one process)",
+        "it each, or an EVTX log of 8 MiB or more, batches of chunks each (a smaller log: one worker, stopped if the "
+        "parser loops on a damaged chunk); the rows and issues are one process's "
+        "(default: the CPUs this process may use, at most 8; 1: one process, no such stop)",
     )
 
 

@@ -263,16 +263,22 @@ def read_evtx(path: str, report: ParseReport, backend: str = "evtx", jobs: int =
     is not usable at all (no magic, cut inside the file header, no readable chunk in a non-empty file).
 
     ``jobs`` > 1 reads a file of at least :data:`parsers.evtxpool.PARALLEL_MIN_BYTES` with that many forked worker
-    processes (``"evtx"`` backend, where ``fork`` exists, not inside a daemonic worker); rows, their order and
-    ``report`` are those of ``jobs=1``. The caller chooses ``jobs`` (e.g. :func:`parsers.jobs.default_jobs`).
+    processes, a smaller file with one (so that a parser caught in a loop is stopped, see
+    :data:`parsers.evtxpool.BATCH_TIMEOUT_S`); ``"evtx"`` backend, where ``fork`` exists, not inside a daemonic
+    worker. Rows, their order and ``report`` are those of ``jobs=1``, which reads in this process (and cannot stop
+    a looping parser). The caller chooses ``jobs`` (e.g. :func:`parsers.jobs.default_jobs`).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown EVTX backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if jobs > 1 and backend == "evtx":
         from . import evtxpool
 
-        if os.path.getsize(path) >= evtxpool.PARALLEL_MIN_BYTES and evtxpool.usable():
-            rows = evtxpool.read_parallel(path, report, jobs)
+        if evtxpool.usable():
+            # a small file gets one worker: not for speed (starting it costs about what it saves) but so that a
+            # parser caught in a loop on a damaged chunk is stopped after evtxpool.BATCH_TIMEOUT_S, as it is in a
+            # large file, instead of hanging the whole run (carved or damaged logs are often small)
+            small = os.path.getsize(path) < evtxpool.PARALLEL_MIN_BYTES
+            rows = evtxpool.read_parallel(path, report, 1 if small else jobs)
             for row in rows:
                 report.messages += 1
                 yield row

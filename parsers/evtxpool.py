@@ -49,8 +49,8 @@ from .record import MAX_EXAMPLES, KrbRecord, ParseReport
 
 log = logging.getLogger(__name__)
 
-#: Smallest file read in parallel: below it, starting the workers (a fork each, ~5-10 ms) costs about what they
-#: save (the sequential reader does ~250 MB/s of CPU).
+#: Smallest file read by ``jobs`` workers: below it, starting them (a fork each, ~5-10 ms) costs about what they
+#: save (the sequential reader does ~250 MB/s of CPU), and a smaller file is read by one worker (for the timeout).
 PARALLEL_MIN_BYTES: Final = 8 << 20
 #: Chunks per batch at most (4 MiB); smaller files get smaller batches, so every worker has several.
 BATCH_CHUNKS: Final = 64

@@ -221,16 +221,39 @@ def test_stopping_early_shuts_the_workers_down(tmp_path: Path, log: Log) -> None
     assert not multiprocessing.active_children()
 
 
-def test_small_files_stay_sequential(log: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_files_get_one_worker_and_jobs_1_none(log: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "base.evtx"
     path.write_bytes(log.data)
     assert len(log.data) < evtxpool.PARALLEL_MIN_BYTES
+    real = evtxpool.read_parallel
+    asked: list[int] = []
 
-    def refuse(*_: Any) -> Iterator[Any]:
-        raise AssertionError("a small file must not start workers")
+    def spy(path: str, report: Any, jobs: int) -> Iterator[Any]:
+        asked.append(jobs)
+        return real(path, report, jobs)
 
-    monkeypatch.setattr(evtxpool, "read_parallel", refuse)
-    assert _read(path, 4)[0] == _read(path, 1)[0]
+    monkeypatch.setattr(evtxpool, "read_parallel", spy)
+    assert _read(path, 4) == _read(path, 1)
+    assert asked == [1]  # jobs=4: one worker for a small file; jobs=1: none
+
+
+@pytest.mark.parametrize("hang_at", [0, 2])
+def test_a_small_log_does_not_hang_on_a_looping_parser(
+    tmp_path: Path, log: Log, monkeypatch: pytest.MonkeyPatch, hang_at: int
+) -> None:
+    """Under PARALLEL_MIN_BYTES, with the default jobs: the one worker's stuck batch is given up after the timeout,
+    the rest is read (batches of one chunk here, so only that chunk's records are lost)."""
+    path = tmp_path / "base.evtx"
+    path.write_bytes(log.data)
+    rows, summary = _read(path, 1)
+    monkeypatch.setattr(evtxpool, "BATCH_CHUNKS", 1)
+    monkeypatch.setattr(evtxpool, "_HANG_AT", hang_at)
+    monkeypatch.setattr(evtxpool, "BATCH_TIMEOUT_S", 1.0)
+    got_rows, got = _read(path, 2)
+    lost = {rid for rid, chunk, _, _ in log.placed if chunk == hang_at}
+    assert lost and got_rows == [r for r in rows if r[3] not in lost]
+    assert got["issues"]["evtx_parse_timeout"] == 1 and got["units"] == summary["units"] - len(lost)
+    assert not multiprocessing.active_children()
 
 
 @pytest.mark.usefixtures("small_batches")
