@@ -8,7 +8,7 @@ JSON reports (:mod:`krbtrace.report`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,12 +22,9 @@ from . import report as _report
 from .correlate import correlate
 from .diagnose import diagnose
 from .exchanges import principal_key
+from .progress import Progress, counted
 from .schema import ATTEMPTS, CLOCK_OFFSETS, CORRELATED, EXCHANGES, FINDINGS
 from .timeline import frame, iter_inputs
-
-#: ``progress(stage, done, total)``: ``stage`` is ``read`` (done = records so far, total = None) or a later step.
-Progress = Callable[[str, int, int | None], None]
-PROGRESS_EVERY = 20_000
 
 
 @dataclass
@@ -78,15 +75,6 @@ class Analysis:
             f"Analysis({s['rows']} rows, {s['exchanges']} exchanges, {s['attempts']} attempts, "
             f"{self.findings.height} findings)"
         )
-
-
-def _counted(records: Iterable[KrbRecord], progress: Progress) -> Iterator[KrbRecord]:
-    n = 0
-    for n, rec in enumerate(records, 1):
-        if n % PROGRESS_EVERY == 0:
-            progress("read", n, None)
-        yield rec
-    progress("read", n, None)
 
 
 def _select(
@@ -190,7 +178,7 @@ def analyze(
     reports: list[ParseReport] = []
     records: Iterable[KrbRecord] = iter_inputs(paths, reports, evtx_backend=evtx_backend, jobs=jobs)
     if progress is not None:
-        records = _counted(records, progress)
+        records = counted(records, progress)
     df = frame(records)
     if strict:
         bad = [r for r in reports if r.fatal is not None or r.issue_total]

@@ -9,7 +9,7 @@ import argparse
 import itertools
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from parsers.record import KrbRecord, ParseReport
 from . import __version__
 from .cli_analyze import add_analyze_options, run_analyze
 from .output import output_format, write_records
+from .progress import Progress, counted, terminal_progress
 from .timeline import iter_inputs, load
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="EVTX reader: the Rust-backed 'evtx' package (default, fast) or pure-Python 'python-evtx'",
     )
     p.add_argument("--strict", action="store_true", help="exit 2 when any parse issue was counted")
+    p.add_argument("--no-progress", action="store_true", help="no progress display on stderr (shown on a terminal)")
     p.add_argument(
         "--jobs",
         type=_positive,
@@ -111,8 +113,20 @@ def _print_fatal(report: ParseReport) -> None:
     print(f"krbtrace: {report.source}: {report.fatal}", file=sys.stderr)
 
 
-def _load(args: argparse.Namespace, reports: list[ParseReport]) -> pl.DataFrame:
-    return load(*args.files, evtx_backend=args.evtx_backend, jobs=jobs_of(args), reports=reports, on_error=_print_fatal)
+def _load(
+    args: argparse.Namespace,
+    reports: list[ParseReport],
+    progress: Progress | None = None,
+    on_error: Callable[[ParseReport], None] = _print_fatal,
+) -> pl.DataFrame:
+    return load(
+        *args.files,
+        evtx_backend=args.evtx_backend,
+        jobs=jobs_of(args),
+        reports=reports,
+        on_error=on_error,
+        progress=progress,
+    )
 
 
 def _exit_code(args: argparse.Namespace, reports: Sequence[ParseReport]) -> int:
@@ -153,14 +167,27 @@ def cmd_timeline(args: argparse.Namespace) -> int:
             print(f"krbtrace: {exc}", file=sys.stderr)
             return EXIT_USAGE
     reports: list[ParseReport] = []
-    if args.output is not None:  # streamed: memory holds one batch of rows whatever the input size
-        records = iter_inputs(
-            args.files, reports, evtx_backend=args.evtx_backend, jobs=jobs_of(args), on_error=_print_fatal
-        )
-        n = write_records(_started(records), args.output)
+    progress = terminal_progress(sys.stderr, not args.no_progress)
+
+    def fatal(report: ParseReport) -> None:
+        if progress is not None:
+            progress.close()  # the error on a line of its own; the next update draws the progress again
+        _print_fatal(report)
+
+    try:
+        if args.output is not None:  # streamed: memory holds one batch of rows whatever the input size
+            records = iter_inputs(
+                args.files, reports, evtx_backend=args.evtx_backend, jobs=jobs_of(args), on_error=fatal
+            )
+            n = write_records(_started(records if progress is None else counted(records, progress)), args.output)
+        else:
+            df = _load(args, reports, progress, fatal)
+    finally:
+        if progress is not None:
+            progress.close()
+    if args.output is not None:
         print(f"wrote {n} rows to {args.output}", file=sys.stderr)
         return _exit_code(args, reports)
-    df = _load(args, reports)
     if args.summary:
         from .summary import summary_text
 

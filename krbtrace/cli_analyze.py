@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, Final
 
 from parsers.errors import MalformedFile
 
 from .output import output_format
+from .progress import terminal_progress
 from .severity import SEVERITIES, SEVERITY_RANK
 
 if TYPE_CHECKING:
@@ -73,33 +73,8 @@ def add_analyze_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--principal", help="only attempts of this client principal (user, user@REALM)")
     p.add_argument("--service", help="only attempts involving a service name containing this text")
     p.add_argument("--host", help="only attempts involving this address or computer name")
-    p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     p.add_argument("--plot", type=Path, metavar="DIR", help="also write the figures as PNG files into DIR")
     p.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
-
-
-class ProgressLine:
-    """A one-line progress display on a terminal: records read, then the later steps (at most 10 updates/s)."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.last = 0.0
-        self.shown = False
-
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.1 and stage == "read":
-            return
-        self.last = now
-        text = f"read {done:,} records" if stage == "read" else f"{stage} ({done}/{total})"
-        self.stream.write(f"\r\x1b[Kkrbtrace: {text}")
-        self.stream.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
 
 
 def run_analyze(args: argparse.Namespace) -> int:
@@ -115,9 +90,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"krbtrace: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    progress = None
-    if not args.no_progress and sys.stderr.isatty():
-        progress = ProgressLine(sys.stderr)
+    progress = terminal_progress(sys.stderr, not args.no_progress)
     try:
         a = analyze(
             *args.files,

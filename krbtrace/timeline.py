@@ -20,6 +20,8 @@ import parsers
 from parsers.errors import Error
 from parsers.record import FIELDS, TIME_FIELDS, KrbRecord, ParseReport
 
+from .progress import Progress, counted
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -146,12 +148,15 @@ def load(
     jobs: int = 1,
     reports: list[ParseReport] | None = None,
     on_error: Callable[[ParseReport], None] | None = None,
+    progress: Progress | None = None,
 ) -> pl.DataFrame:
     """Read captures and event logs into one timeline (``TIMELINE`` columns), sorted by time.
 
     Files, folders (recursively) and glob patterns are accepted; ``reports`` (if given) receives one
     :class:`ParseReport` per file. ``jobs``: processes per large plain capture (see :func:`iter_inputs`).
+    ``progress`` (see :mod:`krbtrace.progress`) is told the rows read as they come.
     """
     sink = reports if reports is not None else []
-    df = frame(iter_inputs(paths, sink, evtx_backend=evtx_backend, jobs=jobs, on_error=on_error))
+    records = iter_inputs(paths, sink, evtx_backend=evtx_backend, jobs=jobs, on_error=on_error)
+    df = frame(records if progress is None else counted(records, progress))
     return df.sort("ts", maintain_order=True)

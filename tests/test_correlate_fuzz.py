@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from krbtrace.analysis import analyze_frame
-from krbtrace.cli_analyze import ProgressLine
 from krbtrace.diagnose import example_frame
+from krbtrace.progress import ProgressLine
 from krbtrace.schema import ATTEMPTS, CORRELATED, EXCHANGES, FINDINGS
 
 MSGS = ["AS-REQ", "AS-REP", "TGS-REQ", "TGS-REP", "AP-REQ", "AP-REP", "KRB-ERROR", "KRB-CRED", None]
@@ -118,4 +118,4 @@ def test_progress_line_draws_and_clears():
     p("correlate", 0, 2)
     p.close()
     text = out.getvalue()
-    assert "read 20,000 records" in text and "correlate (0/2)" in text and text.endswith("\r\x1b[K")
+    assert "read 20,000 timeline rows" in text and "correlate (0/2)" in text and text.endswith("\r\x1b[K")
