@@ -180,3 +180,19 @@ def test_hostile_frames_render() -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
     assert "+277777h46m" in "".join(doc.text)  # a 1e9 s offset is shown, not a crash
     assert "krbtrace-analysis" in html_report.repr_html(frames)
+
+
+def test_embedded_text_report_is_cut_the_findings_section_is_not() -> None:
+    from test_plot_frames import large
+
+    from krbtrace.analysis import analyze_frame
+
+    a = analyze_frame(large(400).timeline)
+    n = a.findings.height
+    assert n > html_report.TEXT_FINDINGS
+    page = html_report.render_html(a)
+    text = page[page.index("<summary>text report</summary>") : page.index("</pre></details>")]
+    assert f"== Findings ({n}" in text  # the header still gives the whole count
+    assert f"{html_report.TEXT_FINDINGS}. [" in text and f"{html_report.TEXT_FINDINGS + 1}. [" not in text
+    assert f"... {n - html_report.TEXT_FINDINGS} more findings" in text
+    assert page.count('<article id="finding-') == n and f"<h2>Findings ({n})</h2>" in page
