@@ -159,4 +159,15 @@ def load(
     sink = reports if reports is not None else []
     records = iter_inputs(paths, sink, evtx_backend=evtx_backend, jobs=jobs, on_error=on_error)
     df = frame(records if progress is None else counted(records, progress))
+    return in_time_order(df)
+
+
+def in_time_order(df: pl.DataFrame) -> pl.DataFrame:
+    """``df.sort("ts", maintain_order=True)`` (stable, nulls first), without the sorted copy when the rows are in that
+    order already (one capture, one log, inputs given in time order): the same frame at half the memory (the copy
+    of a 227 000-row timeline is ~100 MB, and the allocator keeps the original's pages)."""
+    import polars as pl
+
+    if df["ts"].is_sorted():  # non-decreasing with nulls first: what the stable sort would return unchanged
+        return df.with_columns(pl.col("ts").set_sorted())
     return df.sort("ts", maintain_order=True)
