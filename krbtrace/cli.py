@@ -9,7 +9,7 @@ import argparse
 import itertools
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,7 @@ from parsers.record import KrbRecord, ParseReport
 from . import __version__
 from .cli_analyze import add_analyze_options, run_analyze
 from .output import output_format, write_records
-from .progress import Progress, counted, terminal_progress
+from .progress import counted, terminal_progress
 from .timeline import iter_inputs, load
 
 if TYPE_CHECKING:
@@ -113,22 +113,6 @@ def _print_fatal(report: ParseReport) -> None:
     print(f"krbtrace: {report.source}: {report.fatal}", file=sys.stderr)
 
 
-def _load(
-    args: argparse.Namespace,
-    reports: list[ParseReport],
-    progress: Progress | None = None,
-    on_error: Callable[[ParseReport], None] = _print_fatal,
-) -> pl.DataFrame:
-    return load(
-        *args.files,
-        evtx_backend=args.evtx_backend,
-        jobs=jobs_of(args),
-        reports=reports,
-        on_error=on_error,
-        progress=progress,
-    )
-
-
 def _exit_code(args: argparse.Namespace, reports: Sequence[ParseReport]) -> int:
     if any(r.fatal is not None for r in reports):
         return EXIT_USAGE
@@ -181,7 +165,14 @@ def cmd_timeline(args: argparse.Namespace) -> int:
             )
             n = write_records(_started(records if progress is None else counted(records, progress)), args.output)
         else:
-            df = _load(args, reports, progress, fatal)
+            df = load(
+                *args.files,
+                evtx_backend=args.evtx_backend,
+                jobs=jobs_of(args),
+                reports=reports,
+                on_error=fatal,
+                progress=progress,
+            )
     finally:
         if progress is not None:
             progress.close()
