@@ -223,12 +223,14 @@ def log_name(size_mb: int, share: float) -> str:
     return f"dc-security-{size_mb}mb-{share * 100:g}pct-varied-v{LOG_VERSION}.evtx"
 
 
-def command_env(out: Path) -> dict[str, str]:
-    """The environment of the whole-command modes: Python may use and write byte code (kept under ``out``, not in
-    the tree). Without it (``PYTHONDONTWRITEBYTECODE``, which some hosts set) every run of the CLI compiles the
-    project's ~80 modules again (~35 ms), which a pip-installed krbtrace never does."""
+def command_env(out: Path, root: Path = ROOT) -> dict[str, str]:
+    """The environment of a whole command (the CLI, the bare loop as a command; also ``bench/run.py``'s): Python may
+    use and write byte code, kept under ``out`` (not in the tree), and the project at ``root`` is compiled there now,
+    before any clock starts. Without it (``PYTHONDONTWRITEBYTECODE``, which some hosts set) every run of the CLI
+    compiles the project's ~80 modules again (~35 ms), which a pip-installed krbtrace never does."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(out / "pycache")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "krbtrace", "parsers"], check=True, cwd=root, env=env)
     return env
 
 
@@ -249,9 +251,7 @@ def measure(mode: str, path: str, root: Path = ROOT) -> dict[str, float]:
         import Evtx.Evtx  # noqa: F401
 
         import parsers.evtx  # noqa: F401
-    env = command_env(Path(path).parent)
-    if name == "cli":  # the project's byte code, as a pip install leaves it, compiled before the clock starts
-        subprocess.run([sys.executable, "-m", "compileall", "-q", "krbtrace", "parsers"], check=True, cwd=root, env=env)
+    env = command_env(Path(path).parent, root) if name in ("cli", "bare-cmd") else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     cpu_start = time.process_time()

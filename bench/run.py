@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_evtx import command_env  # bench/ is this script's own folder, first on sys.path
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -88,12 +90,8 @@ def main() -> None:
     files = args.files or [
         p for p in (out / f"{kind}.{ext}" for ext in ("pcap", "pcapng") for kind in ("mixed", "kerberos")) if p.exists()
     ]
-    # byte code cached (outside the tree) and compiled before any clock starts, as a pip-installed krbtrace has it:
-    # some hosts set PYTHONDONTWRITEBYTECODE, and every run would compile the project's modules again
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    cache = Path(tempfile.gettempdir()) / "krbtrace-bench" / "pycache"
-    env.update(PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=str(cache))
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "krbtrace", "parsers"], check=True, cwd=ROOT, env=env)
+    # byte code cached outside the tree and compiled before any clock starts, as a pip-installed krbtrace has it
+    env = dict(command_env(Path(tempfile.gettempdir()) / "krbtrace-bench"), PYTHONPATH=str(ROOT))
     tshark = shutil.which("tshark")
     for path in files:
         if not path.exists():
